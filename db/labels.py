@@ -1,0 +1,306 @@
+"""Every write of a label goes through here: human labels, AI judgments and overrides.
+
+Each function takes a keyword-only `session`, writes the audit log, refreshes the pairs' queue
+state, and never commits (the caller owns the transaction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import (
+    AI_LABELS,
+    LABELS,
+    HumanLabel,
+    JudgeVersion,
+    Judgment,
+    LabelAudit,
+    Pair,
+    Setting,
+    utcnow,
+)
+from db.pair_state import refresh_pair_state
+from db.upsert import chunked, upsert
+
+_ALIASES = {"a": "A", "b": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"}
+
+
+def normalize_label(value: Any) -> str | None:
+    """'A'/'B'/'tie' case-insensitively, with aliases 1->A, 2->B, 0->tie; None if not a label."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _ALIASES.get(str(value).strip().lower())
+
+
+# --- judge versions -------------------------------------------------------------------------
+
+
+def judge_fingerprint(identity: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of everything that identifies an evaluator."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def get_or_create_judge_version(
+    session: Session,
+    *,
+    name: str | None,
+    backend: str,
+    model_id: str,
+    model_revision: str | None = None,
+    template_hash: str | None = None,
+    label_tokens: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    confidence_kind: str = "logprob",
+) -> JudgeVersion:
+    """The version pinned by these fields; a change in any of them is a new version.
+
+    `name` is only a label for people: when it is None, or is already taken by a version with
+    another identity, a suffix from the fingerprint keeps it unique.
+    """
+    identity = {
+        "backend": backend,
+        "model_id": model_id,
+        "model_revision": model_revision,
+        "template_hash": template_hash,
+        "label_tokens": label_tokens or {},
+        "params": params or {},
+        "confidence_kind": confidence_kind,
+    }
+    fingerprint = judge_fingerprint(identity)
+    found = session.scalar(select(JudgeVersion).where(JudgeVersion.fingerprint == fingerprint))
+    if found:
+        return found
+    base_name = name or f"{backend}:{model_id.rstrip('/').split('/')[-1]}"
+    final_name = base_name
+    if session.scalar(select(JudgeVersion.id).where(JudgeVersion.name == base_name)):
+        final_name = f"{base_name}@{fingerprint[:8]}"
+    version = JudgeVersion(name=final_name, fingerprint=fingerprint, **identity)
+    session.add(version)
+    session.flush()
+    return version
+
+
+def judge_by_name(session: Session, name: str) -> JudgeVersion | None:
+    return session.scalar(select(JudgeVersion).where(JudgeVersion.name == name))
+
+
+# --- AI judgments ---------------------------------------------------------------------------
+
+JUDGMENT_FIELDS = (
+    "label",
+    "p_a",
+    "confidence",
+    "p_a_ab",
+    "p_a_ba",
+    "swap_inconsistent",
+    "raw_output",
+    "rationale",
+    "status",
+    "error",
+)
+
+
+def upsert_judgments(
+    session: Session, *, judge_version_id: int, rows: Sequence[dict[str, Any]], actor: str = "judge"
+) -> None:
+    """Insert or replace judgments of one judge version.
+
+    Each row has `pair_id` and any of JUDGMENT_FIELDS. A label that changes (e.g. a failed one
+    retried) is written to the audit log."""
+    if not rows:
+        return
+    for row in rows:
+        label = row.get("label")
+        if label is not None and label not in AI_LABELS:
+            raise ValueError(f"not an AI label: {label!r}")
+    pair_ids = [row["pair_id"] for row in rows]
+    old_labels: dict[int, str | None] = {}
+    for batch in chunked(pair_ids):
+        old_labels.update(
+            session.execute(
+                select(Judgment.pair_id, Judgment.label).where(
+                    Judgment.judge_version_id == judge_version_id, Judgment.pair_id.in_(batch)
+                )
+            ).all()
+        )
+    now = utcnow()
+    full_rows = [
+        {
+            "pair_id": row["pair_id"],
+            "judge_version_id": judge_version_id,
+            "created_at": now,
+            "updated_at": now,
+            **{field: row.get(field) for field in JUDGMENT_FIELDS},
+        }
+        for row in rows
+    ]
+    for row in full_rows:
+        row["status"] = row["status"] or ("invalid" if row["label"] == "invalid" else "ok")
+    upsert(
+        session,
+        Judgment.__table__,
+        full_rows,
+        keys=("pair_id", "judge_version_id"),
+        update=(*JUDGMENT_FIELDS, "updated_at"),
+    )
+    judge_name = session.get(JudgeVersion, judge_version_id).name
+    audits = [
+        {
+            "pair_id": row["pair_id"],
+            "kind": "ai",
+            "actor": f"{actor}:{judge_name}",
+            "old_value": old_labels[row["pair_id"]] or "failed",
+            "new_value": row["label"] or "failed",
+            "reason": row.get("error") or "re-judged",
+            "at": now,
+        }
+        for row in full_rows
+        if row["pair_id"] in old_labels and old_labels[row["pair_id"]] != row["label"]
+    ]
+    if audits:
+        session.execute(LabelAudit.__table__.insert(), audits)
+    refresh_pair_state(session, pair_ids)
+
+
+# --- human labels ---------------------------------------------------------------------------
+
+
+def upsert_human_label(
+    session: Session,
+    *,
+    pair_id: int,
+    annotator: str,
+    label: str,
+    source: str,
+    note: str | None = None,
+    reason: str | None = None,
+    refresh: bool = True,
+) -> bool:
+    """Create or change `annotator`'s label on a pair. Returns True when something changed."""
+    if label not in LABELS:
+        raise ValueError(f"not a human label: {label!r} (expected A, B or tie)")
+    existing = session.scalar(
+        select(HumanLabel).where(HumanLabel.pair_id == pair_id, HumanLabel.annotator == annotator)
+    )
+    if existing and existing.label == label and (note is None or existing.note == note):
+        return False
+    old = existing.label if existing else None
+    if existing:
+        existing.label, existing.source, existing.updated_at = label, source, utcnow()
+        if note is not None:
+            existing.note = note
+    else:
+        session.add(
+            HumanLabel(pair_id=pair_id, annotator=annotator, label=label, note=note, source=source)
+        )
+    if old != label:
+        session.add(
+            LabelAudit(
+                pair_id=pair_id,
+                kind="human",
+                actor=annotator,
+                old_value=old,
+                new_value=label,
+                reason=reason or f"labelled via {source}",
+            )
+        )
+    if refresh:
+        refresh_pair_state(session, [pair_id])
+    return True
+
+
+@dataclass(frozen=True)
+class OverrideResult:
+    applied: bool
+    message: str
+    version: int
+
+
+def override_pair_label(
+    session: Session, *, pair_id: int, actor: str, label: str, reason: str, expected_version: int
+) -> OverrideResult:
+    """Set a pair's final label, with an optimistic version check.
+
+    A writer whose `expected_version` is stale (someone saved after they opened the pair) is
+    refused with a clear message; the refused attempt is still written to the audit log, so no
+    one's change is lost from the history.
+    """
+    if label not in LABELS:
+        raise ValueError(f"not a label: {label!r} (expected A, B or tie)")
+    if not reason or not reason.strip():
+        raise ValueError("an override needs a reason")
+    pair = session.get(Pair, pair_id)
+    if pair is None:
+        raise LookupError(f"no pair with id {pair_id}")
+    old = pair.override_label
+    result = session.execute(
+        update(Pair)
+        .where(Pair.id == pair_id, Pair.version == expected_version)
+        .values(override_label=label, version=Pair.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        session.add(
+            LabelAudit(
+                pair_id=pair_id,
+                kind="override",
+                actor=actor,
+                old_value=old,
+                new_value=label,
+                reason=reason.strip(),
+            )
+        )
+        refresh_pair_state(session, [pair_id])
+        session.refresh(pair)
+        return OverrideResult(True, f"Label set to {label}.", pair.version)
+    session.refresh(pair)
+    last = session.scalar(
+        select(LabelAudit)
+        .where(LabelAudit.pair_id == pair_id, LabelAudit.kind == "override")
+        .order_by(LabelAudit.id.desc())
+        .limit(1)
+    )
+    who = f"{last.actor} set it to {last.new_value} at {last.at:%H:%M:%S}" if last else "it changed"
+    session.add(
+        LabelAudit(
+            pair_id=pair_id,
+            kind="override_refused",
+            actor=actor,
+            old_value=pair.override_label,
+            new_value=label,
+            reason=f"stale version {expected_version}: {reason.strip()}",
+        )
+    )
+    return OverrideResult(
+        False,
+        f"Not saved: this pair changed after you opened it ({who}). "
+        "Your attempt is in the history; reload the pair and decide again.",
+        pair.version,
+    )
+
+
+# --- settings -------------------------------------------------------------------------------
+
+REQUIRED_LABELS_KEY = "human_labels_required_per_pair"
+
+
+def get_setting(session: Session, key: str, default: str) -> str:
+    row = session.get(Setting, key)
+    return row.value if row else default
+
+
+def set_setting(session: Session, key: str, value: str) -> None:
+    row = session.get(Setting, key)
+    if row:
+        row.value = value
+    else:
+        session.add(Setting(key=key, value=value))

@@ -1,0 +1,110 @@
+"""Engine, sessions and schema upgrades. The caller owns the transaction:
+
+with session_scope() as session:   # commits on success, rolls back on error
+    ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def rlaif_home() -> Path:
+    """Where the default database, model cache and training runs live (RLAIF_HOME)."""
+    home = Path(os.environ.get("RLAIF_HOME", Path.home() / ".rlaif")).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def database_url() -> str:
+    """RLAIF_DATABASE_URL, or a SQLite file under RLAIF_HOME created on first use."""
+    url = os.environ.get("RLAIF_DATABASE_URL")
+    if url:
+        if url.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    return f"sqlite:///{rlaif_home() / 'rlaif.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the app) never block the labeller
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@cache
+def get_engine(url: str | None = None) -> Engine:
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+@cache
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
+    url = url or database_url()
+    upgrade_database(url)
+    return _sessionmaker(url)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    with get_sessionmaker(url).begin() as session:
+        yield session
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+_upgraded: set[str] = set()
+
+
+def upgrade_database(url: str | None = None) -> str:
+    """Create or upgrade the schema to the newest migration (idempotent). Returns the revision."""
+    url = url or database_url()
+    if url in _upgraded:
+        return "head"
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config(url)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = get_engine(url)
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    _upgraded.add(url)
+    return head or ""
+
+
+def table_names(url: str | None = None) -> list[str]:
+    return sorted(inspect(get_engine(url)).get_table_names())
