@@ -1,0 +1,129 @@
+"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL when the test command
+started one), an isolated RLAIF_HOME, offline Hugging Face, and tiny models built in code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "pipeline" / "data"
+
+
+def postgres_server_url() -> str | None:
+    """Set by scripts/test.sh, which starts a server on loopback for the run."""
+    url = os.environ.get("RLAIF_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("RLAIF_TEST_POSTGRES_URL is not set: the PostgreSQL server did not start")
+        pytest.skip("no PostgreSQL server (run the tests with scripts/test.sh)")
+    return url
+
+
+def _fresh_postgres_database(server_url: str) -> tuple[str, callable]:
+    from sqlalchemy import create_engine, text
+
+    name = f"rlaif_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop() -> None:
+        from db.session import get_engine
+
+        get_engine(url).dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture
+def rlaif_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "rlaif_home"
+    monkeypatch.setenv("RLAIF_HOME", str(home))
+    return home
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, rlaif_home, monkeypatch) -> str:
+    """A fresh, migrated, empty database, also exported as RLAIF_DATABASE_URL for the CLI."""
+    from db.session import upgrade_database
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{rlaif_home / 'test.db'}"
+        rlaif_home.mkdir(parents=True, exist_ok=True)
+        drop = None
+    else:
+        url, drop = _fresh_postgres_database(postgres_server_url())
+    monkeypatch.setenv("RLAIF_DATABASE_URL", url)
+    upgrade_database(url)
+    yield url
+    from db.session import get_engine
+
+    get_engine(url).dispose()
+    if drop:
+        drop()
+
+
+@pytest.fixture
+def sqlite_url(rlaif_home, monkeypatch) -> str:
+    """SQLite only, for tests whose subject is not the SQL dialect."""
+    from db.session import upgrade_database
+
+    rlaif_home.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{rlaif_home / 'test.db'}"
+    monkeypatch.setenv("RLAIF_DATABASE_URL", url)
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture
+def session(db_url):
+    """A session in a transaction that the test may commit; the database is dropped after."""
+    from db.session import get_sessionmaker
+
+    with get_sessionmaker(db_url)() as session:
+        yield session
+
+
+@pytest.fixture
+def cli():
+    """Run `rlaif ...` in-process; returns (exit_code, stdout+stderr)."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        result = runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    from tiny_models import build_causal_lm
+
+    return build_causal_lm(tmp_path_factory.mktemp("tiny_lm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_rm(tmp_path_factory) -> Path:
+    from tiny_models import build_reward_model
+
+    return build_reward_model(tmp_path_factory.mktemp("tiny_rm"))
