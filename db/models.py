@@ -2,7 +2,8 @@
 
 Data flow: prompts -> responses -> pairs -> (AI judgments | human labels) -> snapshots ->
 training jobs. `Pair` carries a few denormalised queue columns (kept up to date by
-`db.pair_state.refresh_pair_state`) so that the review queue is an index scan, not an aggregate over every judgment.
+`db.pair_state.refresh_pair_state`) so that the review queue is an index scan, not an
+aggregate over every judgment.
 """
 
 from __future__ import annotations
