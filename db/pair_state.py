@@ -28,7 +28,13 @@ from db.upsert import chunked
 def consensus_subquery(pair_id_column):
     """Strict-majority human label of a pair, or NULL (an even split has no consensus)."""
     inner = aliased(HumanLabel)
-    total = select(func.count()).where(inner.pair_id == pair_id_column).scalar_subquery()
+    # Correlated to the enclosing human_labels row: SQLAlchemy correlates one level up only.
+    total = (
+        select(func.count())
+        .where(inner.pair_id == HumanLabel.pair_id)
+        .correlate(HumanLabel)
+        .scalar_subquery()
+    )
     return (
         select(HumanLabel.label)
         .where(HumanLabel.pair_id == pair_id_column)

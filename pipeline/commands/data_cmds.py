@@ -1,0 +1,123 @@
+"""`rlaif init`, `rlaif import pairs|labels`, `rlaif export preferences`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.commands.common import user_errors
+
+import_app = typer.Typer(help="Import pairs or labels from a file.", no_args_is_help=True)
+export_app = typer.Typer(help="Export merged labels for training.", no_args_is_help=True)
+
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Rename a column: SRC=DST (repeatable), e.g. --map question=prompt"),
+]
+
+
+def init() -> None:
+    """Create or upgrade the database (SQLite by default; RLAIF_DATABASE_URL for any other)."""
+    from db.session import database_url, upgrade_database
+
+    with user_errors():
+        revision = upgrade_database()
+        url = database_url()
+        shown = url.split("@")[-1] if "@" in url else url
+        typer.echo(f"Database ready at {shown} (schema revision {revision}).")
+
+
+@import_app.command("pairs")
+def import_pairs_command(
+    path: Annotated[
+        Path, typer.Argument(help="JSONL, JSON array, CSV, Parquet or a dataset folder")
+    ],
+    source: Annotated[
+        str | None, typer.Option(help="Tag for this batch (default: file name)")
+    ] = None,
+    column_map: MapOption = None,
+    chosen_rejected: Annotated[
+        bool,
+        typer.Option(
+            "--chosen-rejected",
+            help="TRL/HH-RLHF data: columns chosen, rejected and optional prompt. The known "
+            "preference becomes a human label from annotator 'dataset'.",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
+) -> None:
+    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata."""
+    from db.session import session_scope
+    from pipeline.ingest.pairs import import_pairs
+    from pipeline.ingest.readers import parse_column_map
+
+    with user_errors():
+        mapping = parse_column_map(column_map)
+        with session_scope() as session:
+            stats = import_pairs(
+                session,
+                path,
+                source=source,
+                column_map=mapping,
+                chosen_rejected=chosen_rejected,
+                seed=seed,
+            )
+        typer.echo(stats.summary())
+
+
+@import_app.command("labels")
+def import_labels_command(
+    path: Annotated[
+        Path, typer.Argument(help="JSONL, JSON array, CSV, Parquet or a dataset folder")
+    ],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="human (pair_id, annotator, label, note) or ai (pair_id, label, confidence, raw)"
+        ),
+    ],
+    judge: Annotated[str | None, typer.Option(help="Name of the judge that made AI labels")] = None,
+    column_map: MapOption = None,
+) -> None:
+    """Import human labels, or AI labels made elsewhere (e.g. by a hosted judge)."""
+    from db.session import session_scope
+    from pipeline.ingest.labels import import_labels
+    from pipeline.ingest.readers import parse_column_map
+
+    with user_errors():
+        mapping = parse_column_map(column_map)
+        with session_scope() as session:
+            stats = import_labels(session, path, kind=kind, judge=judge, column_map=mapping)
+        typer.echo(stats.summary())
+
+
+@export_app.command("preferences")
+def export_preferences(
+    out: Annotated[Path, typer.Argument(help="Folder to write (preferences.jsonl, hf_dataset/)")],
+    min_confidence: Annotated[float, typer.Option(help="Lowest AI confidence to use")] = 0.8,
+    judge: Annotated[str | None, typer.Option(help="Use AI labels of this judge only")] = None,
+) -> None:
+    """Merged labels in TRL's preference format; a human label beats an AI label."""
+    from db.session import session_scope
+    from pipeline.errors import UserError
+    from pipeline.merge import create_snapshot
+
+    with user_errors():
+        if not 0.0 <= min_confidence <= 1.0:
+            raise UserError("--min-confidence must lie in [0, 1]")
+        with session_scope() as session:
+            snapshot = create_snapshot(
+                session, out_dir=out, min_confidence=min_confidence, judge=judge
+            )
+        typer.echo(
+            f"Snapshot {snapshot.id}: {snapshot.n_human + snapshot.n_ai} preferences "
+            f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {out}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(import_app, name="import")
+    app.add_typer(export_app, name="export")

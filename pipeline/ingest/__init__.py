@@ -1,0 +1,1 @@
+"""Import pairs and labels from files into the label database (one file, one transaction)."""

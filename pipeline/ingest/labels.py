@@ -1,0 +1,163 @@
+"""`rlaif import labels`: human labels, or AI labels made elsewhere (e.g. by a hosted judge).
+
+An AI label that is not A/B/tie (or 1/2/0) is stored as `invalid` with its raw text: it is never
+dropped, and it counts in the metrics. A human label that is not a label is an input error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from db.labels import (
+    get_or_create_judge_version,
+    normalize_label,
+    upsert_human_label,
+    upsert_judgments,
+)
+from db.models import Pair
+from db.pair_state import refresh_pair_state
+from pipeline.errors import InputError, UserError
+from pipeline.ingest.readers import RecordFile, SourceRecord, apply_column_map
+
+CHUNK = 2000
+REQUIRED = {"human": ("pair_id", "annotator", "label"), "ai": ("pair_id", "label")}
+
+
+@dataclass
+class LabelImportStats:
+    read: int = 0
+    changed: int = 0
+    invalid: int = 0
+
+    def summary(self) -> str:
+        text = f"{self.read} labels read, {self.changed} new or changed"
+        return text + (
+            f", {self.invalid} invalid AI labels kept as invalid" if self.invalid else ""
+        )
+
+
+def import_labels(
+    session: Session,
+    path: str | Path,
+    *,
+    kind: str,
+    judge: str | None = None,
+    column_map: dict[str, str] | None = None,
+    progress: bool = True,
+) -> LabelImportStats:
+    if kind not in REQUIRED:
+        raise UserError(f"--kind {kind!r}: expected 'human' or 'ai'")
+    if kind == "ai" and not judge:
+        raise UserError("--kind ai needs --judge NAME (the judge that made these labels)")
+    file = RecordFile(path)
+    stats = LabelImportStats()
+    judge_id = None
+    if kind == "ai":
+        judge_id = get_or_create_judge_version(
+            session, name=judge, backend="import", model_id=judge, confidence_kind="imported"
+        ).id
+    batch: list[tuple[SourceRecord, dict[str, Any]]] = []
+    bar = tqdm(
+        total=file.total, unit="label", desc=f"import {file.path.name}", disable=not progress
+    )
+    for index, raw in enumerate(file):
+        values = apply_column_map(file, raw, column_map or {}, first=index == 0)
+        for column in REQUIRED[kind]:
+            if column not in values:
+                raise InputError(file.path, raw.where, column, "missing required column")
+        batch.append((raw, values))
+        if len(batch) >= CHUNK:
+            _write(session, file.path, batch, kind, judge_id, stats)
+            bar.update(len(batch))
+            batch = []
+    if batch:
+        _write(session, file.path, batch, kind, judge_id, stats)
+        bar.update(len(batch))
+    bar.close()
+    return stats
+
+
+def _pair_ids(session: Session, path: Path, batch) -> list[int]:
+    wanted = {str(values["pair_id"]).strip() for _, values in batch}
+    known = dict(
+        session.execute(select(Pair.external_id, Pair.id).where(Pair.external_id.in_(wanted)))
+        .tuples()
+        .all()
+    )
+    ids = []
+    for raw, values in batch:
+        external_id = str(values["pair_id"]).strip()
+        if external_id not in known:
+            raise InputError(path, raw.where, "pair_id", f"unknown pair_id {external_id!r}")
+        ids.append(known[external_id])
+    return ids
+
+
+def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> None:
+    pair_ids = _pair_ids(session, path, batch)
+    stats.read += len(batch)
+    if kind == "human":
+        for (raw, values), pair_id in zip(batch, pair_ids, strict=True):
+            label = normalize_label(values["label"])
+            if label is None:
+                raise InputError(
+                    path, raw.where, "label", f"{values['label']!r} is not A, B or tie (1, 2, 0)"
+                )
+            annotator = str(values["annotator"] or "").strip()
+            if not annotator:
+                raise InputError(path, raw.where, "annotator", "is empty")
+            note = values.get("note")
+            stats.changed += upsert_human_label(
+                session,
+                pair_id=pair_id,
+                annotator=annotator,
+                label=label,
+                source="import",
+                note=None if note in (None, "") else str(note),
+                refresh=False,
+            )
+        refresh_pair_state(session, pair_ids)
+        return
+    rows = {}
+    for (raw, values), pair_id in zip(batch, pair_ids, strict=True):
+        rows[pair_id] = _ai_row(path, raw, values, pair_id)  # a later line for a pair wins
+        stats.invalid += rows[pair_id]["label"] == "invalid"
+    stats.changed += len(rows)
+    upsert_judgments(session, judge_version_id=judge_id, rows=list(rows.values()), actor="import")
+
+
+def _ai_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> dict[str, Any]:
+    label = normalize_label(values["label"])
+    confidence = values.get("confidence")
+    if confidence in (None, ""):
+        confidence = None
+    else:
+        try:
+            confidence = float(confidence)
+        except (TypeError, ValueError):
+            raise InputError(
+                path, raw.where, "confidence", f"{confidence!r} is not a number"
+            ) from None
+        if math.isnan(confidence) or not 0.0 <= confidence <= 1.0:
+            raise InputError(path, raw.where, "confidence", f"{confidence} is not in [0, 1]")
+    raw_text = values.get("raw")
+    row = {"pair_id": pair_id, "raw_output": None if raw_text in (None, "") else str(raw_text)}
+    if label is None:
+        original = values["label"]
+        return {
+            **row,
+            "label": "invalid",
+            "status": "invalid",
+            "raw_output": row["raw_output"] or ("" if original is None else str(original)),
+        }
+    p_a = None
+    if confidence is not None:
+        p_a = {"A": confidence, "B": 1.0 - confidence, "tie": 0.5}[label]
+    return {**row, "label": label, "status": "ok", "confidence": confidence, "p_a": p_a}

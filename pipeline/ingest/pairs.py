@@ -1,0 +1,215 @@
+"""`rlaif import pairs`: one file, one transaction; a re-run is idempotent.
+
+Rows are written in chunks with bulk Core statements (prompts and responses deduplicated by
+content hash), which is what makes 100 k pairs a matter of seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from db.labels import upsert_human_label
+from db.models import Pair, Prompt, Response
+from db.pair_state import refresh_pair_state
+from db.upsert import chunked
+from pipeline.errors import InputError
+from pipeline.ingest.readers import RecordFile, apply_column_map
+from pipeline.ingest.records import PairRecord, canonical_pair, chosen_rejected_pair, sha256
+
+CHUNK = 2000
+DATASET_ANNOTATOR = "dataset"
+
+
+@dataclass
+class ImportStats:
+    read: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    human_labels: int = 0
+
+    def summary(self) -> str:
+        text = f"{self.read} pairs read: {self.inserted} new, {self.unchanged} already present"
+        if self.human_labels:
+            text += f"; {self.human_labels} human labels from the dataset"
+        return text
+
+
+def import_pairs(
+    session: Session,
+    path: str | Path,
+    *,
+    source: str | None = None,
+    column_map: dict[str, str] | None = None,
+    chosen_rejected: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> ImportStats:
+    """Read a file of pairs into the database. Raises InputError (naming file, line and column)
+    before the caller commits, so bad input writes nothing."""
+    file = RecordFile(path)
+    source = source or file.path.name.split(".")[0]
+    stats = ImportStats()
+    seen: dict[str, tuple[str, str]] = {}  # external id -> (content hash, where), within the file
+    batch: list[PairRecord] = []
+    bar = tqdm(total=file.total, unit="pair", desc=f"import {file.path.name}", disable=not progress)
+    for index, raw in enumerate(file):
+        values = apply_column_map(file, raw, column_map or {}, first=index == 0)
+        if chosen_rejected:
+            record = chosen_rejected_pair(file.path, raw.where, values, seed)
+        else:
+            record = canonical_pair(file.path, raw.where, values)
+        content = record.content_hash()
+        if record.external_id in seen:
+            if seen[record.external_id][0] != content:
+                raise InputError(
+                    file.path,
+                    raw.where,
+                    "id",
+                    f"id {record.external_id!r} already used with other content "
+                    f"at {seen[record.external_id][1]}",
+                )
+            continue
+        seen[record.external_id] = (content, raw.where)
+        batch.append(record)
+        stats.read += 1
+        if len(batch) >= CHUNK:
+            _write_chunk(session, file.path, batch, source, stats)
+            bar.update(len(batch))
+            batch = []
+    if batch:
+        _write_chunk(session, file.path, batch, source, stats)
+        bar.update(len(batch))
+    bar.close()
+    return stats
+
+
+def _write_chunk(
+    session: Session, path: Path, records: list[PairRecord], source: str, stats: ImportStats
+) -> None:
+    existing = dict(
+        session.execute(
+            select(Pair.external_id, Pair.content_hash).where(
+                Pair.external_id.in_([r.external_id for r in records])
+            )
+        ).all()
+    )
+    new_records = []
+    for record in records:
+        if record.external_id not in existing:
+            new_records.append(record)
+        elif existing[record.external_id] == record.content_hash():
+            stats.unchanged += 1
+        else:
+            raise InputError(
+                path,
+                record.where,
+                "id",
+                f"id {record.external_id!r} is already in the database with other content",
+            )
+
+    prompt_ids = _ensure_prompts(session, {sha256(r.prompt): r.prompt for r in new_records})
+    wanted = {}
+    for record in new_records:
+        prompt_id = prompt_ids[sha256(record.prompt)]
+        for text in (record.response_a, record.response_b):
+            wanted[(prompt_id, sha256(text))] = text
+    response_ids = _ensure_responses(session, wanted)
+
+    rows = []
+    for record in new_records:
+        prompt_id = prompt_ids[sha256(record.prompt)]
+        rows.append(
+            {
+                "external_id": record.external_id,
+                "prompt_id": prompt_id,
+                "response_a_id": response_ids[(prompt_id, sha256(record.response_a))],
+                "response_b_id": response_ids[(prompt_id, sha256(record.response_b))],
+                "source": source,
+                "metadata": record.meta,
+                "content_hash": record.content_hash(),
+            }
+        )
+    if rows:
+        session.execute(insert(Pair.__table__), rows)
+    stats.inserted += len(rows)
+    _record_known_preferences(session, records, stats)
+
+
+def _ensure_prompts(session: Session, texts_by_hash: dict[str, str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    hashes = list(texts_by_hash)
+    for part in chunked(hashes, 900):
+        found.update(
+            session.execute(select(Prompt.text_hash, Prompt.id).where(Prompt.text_hash.in_(part)))
+            .tuples()
+            .all()
+        )
+    missing = [{"text": texts_by_hash[h], "text_hash": h} for h in hashes if h not in found]
+    if missing:
+        result = session.execute(
+            insert(Prompt).returning(Prompt.text_hash, Prompt.id, sort_by_parameter_order=True),
+            missing,
+        )
+        found.update(result.tuples().all())
+    return found
+
+
+def _ensure_responses(
+    session: Session, texts_by_key: dict[tuple[int, str], str]
+) -> dict[tuple[int, str], int]:
+    found: dict[tuple[int, str], int] = {}
+    keys = list(texts_by_key)
+    for part in chunked(keys, 400):
+        rows = session.execute(
+            select(Response.prompt_id, Response.text_hash, Response.id).where(
+                tuple_(Response.prompt_id, Response.text_hash).in_(part)
+            )
+        )
+        found.update({(p, h): i for p, h, i in rows})
+    missing = [
+        {"prompt_id": p, "text_hash": h, "text": texts_by_key[(p, h)]}
+        for p, h in keys
+        if (p, h) not in found
+    ]
+    if missing:
+        result = session.execute(
+            insert(Response).returning(
+                Response.prompt_id, Response.text_hash, Response.id, sort_by_parameter_order=True
+            ),
+            missing,
+        )
+        found.update({(p, h): i for p, h, i in result})
+    return found
+
+
+def _record_known_preferences(
+    session: Session, records: list[PairRecord], stats: ImportStats
+) -> None:
+    """chosen/rejected data: the known preference becomes a human label from `dataset`."""
+    preferred = [r for r in records if r.preferred]
+    if not preferred:
+        return
+    ids = dict(
+        session.execute(
+            select(Pair.external_id, Pair.id).where(
+                Pair.external_id.in_([r.external_id for r in preferred])
+            )
+        ).all()
+    )
+    for record in preferred:
+        changed = upsert_human_label(
+            session,
+            pair_id=ids[record.external_id],
+            annotator=DATASET_ANNOTATOR,
+            label=record.preferred,
+            source="import",
+            reason="known preference in the imported dataset",
+            refresh=False,
+        )
+        stats.human_labels += int(changed)
+    refresh_pair_state(session, ids.values())
