@@ -1,0 +1,358 @@
+"""The review queue: which pairs a reviewer should label next, and recording their answer.
+
+Order, most urgent first (the issue's order): swap-inconsistent, judge versions disagree, the AI
+contradicts another reviewer, then the lowest confidence; pairs no judge has seen come last.
+The order comes from the denormalised columns on `pairs` (db/pair_state.py), and each query is
+a range on the index ix_pairs_queue (human_label_count, queue_tier, min_confidence): one short
+index scan per (tier, label count), so the first page costs the same at 1 M pairs as at 100.
+
+A pair stays in the queue until `k` reviewers labelled it (the setting "human labels required
+per pair"); a reviewer never sees a pair they labelled or skipped. An optional auto-accept
+threshold takes confident, consistent AI labels out of the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from db.labels import REQUIRED_LABELS_KEY, get_setting, set_setting, upsert_human_label
+from db.models import (
+    LABELS,
+    TIER_CONTRADICTS_HUMAN,
+    TIER_JUDGE_DISAGREEMENT,
+    TIER_LOW_CONFIDENCE,
+    TIER_SWAP_INCONSISTENT,
+    TIER_UNJUDGED,
+    AuditSampleItem,
+    HumanLabel,
+    JudgeVersion,
+    Judgment,
+    LabelAudit,
+    Pair,
+)
+from pipeline.auth import WRITE_ROLES, AuthUser, authorize
+from pipeline.errors import UserError
+
+AUTO_ACCEPT_KEY = "auto_accept_confidence"
+SKIP_KIND = "skip"  # a LabelAudit row: the reviewer passed on this pair (their note as reason)
+MAX_REQUIRED_LABELS = 10
+COUNT_CAP = 10_000  # counts above this show as "10,000+": an exact count at 1 M rows costs a scan
+
+TIER_REASONS = {
+    TIER_SWAP_INCONSISTENT: "swap-inconsistent: the judge changed its answer with the order",
+    TIER_JUDGE_DISAGREEMENT: "judge versions disagree",
+    TIER_CONTRADICTS_HUMAN: "the AI label contradicts another reviewer",
+    TIER_LOW_CONFIDENCE: "low judge confidence",
+    TIER_UNJUDGED: "no AI judgment yet",
+}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    judge_version_id: int | None = None
+    source: str | None = None
+    meta_key: str | None = None
+    meta_value: str | None = None
+    # With a judge version: that judge's confidence; otherwise the pair's lowest confidence.
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    audit_sample_id: int | None = None  # only pairs of this spot-check sample
+
+
+@dataclass(frozen=True)
+class JudgmentView:
+    judge_version_id: int
+    judge_name: str
+    label: str | None
+    p_a: float | None
+    confidence: float | None
+    p_a_ab: float | None
+    p_a_ba: float | None
+    swap_inconsistent: bool | None
+    rationale: str | None
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PairView:
+    """What a reviewer sees of one pair."""
+
+    pair_id: int
+    external_id: str
+    source: str
+    meta: dict[str, Any]
+    prompt: str
+    response_a: str
+    response_b: str
+    queue_tier: int
+    min_confidence: float | None
+    human_label_count: int
+    human_consensus: str | None
+    override_label: str | None
+    version: int
+    judgments: list[JudgmentView] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        return TIER_REASONS.get(self.queue_tier, "")
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def required_labels(session: Session) -> int:
+    try:
+        return max(1, int(get_setting(session, REQUIRED_LABELS_KEY, "1")))
+    except ValueError:
+        return 1
+
+
+def auto_accept_threshold(session: Session) -> float | None:
+    value = get_setting(session, AUTO_ACCEPT_KEY, "")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def update_queue_settings(
+    session: Session,
+    *,
+    user: AuthUser,
+    required: int | None = None,
+    auto_accept: float | None = None,
+    clear_auto_accept: bool = False,
+) -> None:
+    """Admin only: k (human labels required per pair) and the auto-accept confidence."""
+    authorize(session, user, "admin")
+    if required is not None:
+        if not 1 <= required <= MAX_REQUIRED_LABELS:
+            raise UserError(f"human labels required per pair must be 1..{MAX_REQUIRED_LABELS}")
+        set_setting(session, REQUIRED_LABELS_KEY, str(int(required)))
+    if clear_auto_accept:
+        set_setting(session, AUTO_ACCEPT_KEY, "")
+    elif auto_accept is not None:
+        if not 0.0 < auto_accept <= 1.0:
+            raise UserError("the auto-accept confidence must lie in (0, 1]")
+        set_setting(session, AUTO_ACCEPT_KEY, repr(float(auto_accept)))
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+
+def _filtered(query: Select, filters: QueueFilters) -> Select:
+    if filters.source:
+        query = query.where(Pair.source == filters.source)
+    if filters.meta_key:
+        query = query.where(Pair.meta[filters.meta_key].as_string() == (filters.meta_value or ""))
+    lo, hi = filters.min_confidence, filters.max_confidence
+    if filters.judge_version_id is not None:
+        judged = [
+            Judgment.pair_id == Pair.id,
+            Judgment.judge_version_id == filters.judge_version_id,
+        ]
+        if lo is not None:
+            judged.append(Judgment.confidence >= lo)
+        if hi is not None:
+            judged.append(Judgment.confidence <= hi)
+        query = query.where(exists().where(*judged))
+    else:
+        if lo is not None:
+            query = query.where(Pair.min_confidence >= lo)
+        if hi is not None:
+            query = query.where(Pair.min_confidence <= hi)
+    if filters.audit_sample_id is not None:
+        query = query.where(
+            exists().where(
+                AuditSampleItem.sample_id == filters.audit_sample_id,
+                AuditSampleItem.pair_id == Pair.id,
+            )
+        )
+    return query
+
+
+def _not_seen_by(query: Select, username: str, label_count: int) -> Select:
+    skipped = exists().where(
+        LabelAudit.pair_id == Pair.id, LabelAudit.kind == SKIP_KIND, LabelAudit.actor == username
+    )
+    query = query.where(~skipped)
+    if label_count > 0:  # with no labels yet, nobody can have labelled it
+        query = query.where(
+            ~exists().where(HumanLabel.pair_id == Pair.id, HumanLabel.annotator == username)
+        )
+    return query
+
+
+def queue_pair_ids(
+    session: Session,
+    *,
+    username: str,
+    filters: QueueFilters = QueueFilters(),
+    limit: int = 20,
+    exclude: Collection[int] = (),
+) -> list[int]:
+    """Up to `limit` pair ids for `username`, most urgent first."""
+    k = required_labels(session)
+    threshold = auto_accept_threshold(session)
+    found: list[int] = []
+    for tier in range(TIER_SWAP_INCONSISTENT, TIER_UNJUDGED + 1):
+        candidates: list[tuple[bool, float, int, int]] = []
+        want = limit - len(found) + len(exclude)
+        for count in range(k):
+            base = select(Pair.id, Pair.min_confidence).where(
+                Pair.human_label_count == count, Pair.queue_tier == tier
+            )
+            if tier == TIER_LOW_CONFIDENCE and threshold is not None:
+                base = base.where(Pair.min_confidence < threshold)
+            base = _not_seen_by(_filtered(base, filters), username, count)
+            # Two range scans, so NULL confidence sorts last on SQLite and PostgreSQL alike.
+            parts = (
+                base.where(Pair.min_confidence.is_not(None)).order_by(Pair.min_confidence, Pair.id),
+                base.where(Pair.min_confidence.is_(None)).order_by(Pair.id),
+            )
+            for part in parts:
+                for pair_id, confidence in session.execute(part.limit(want)):
+                    candidates.append((confidence is None, confidence or 0.0, count, pair_id))
+        candidates.sort()
+        for *_, pair_id in candidates:
+            if pair_id not in exclude and pair_id not in found:
+                found.append(pair_id)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def queue_size(session: Session, *, username: str, filters: QueueFilters = QueueFilters()) -> int:
+    """How many pairs wait for `username`, counted up to COUNT_CAP (then COUNT_CAP + 1)."""
+    k = required_labels(session)
+    threshold = auto_accept_threshold(session)
+    total = 0
+    for count in range(k):
+        query = select(Pair.id).where(Pair.human_label_count == count)
+        if threshold is not None:
+            query = query.where(
+                (Pair.queue_tier != TIER_LOW_CONFIDENCE) | (Pair.min_confidence < threshold)
+            )
+        query = _not_seen_by(_filtered(query, filters), username, count)
+        capped = query.limit(COUNT_CAP + 1 - total).subquery()
+        total += session.scalar(select(func.count()).select_from(capped))
+        if total > COUNT_CAP:
+            return COUNT_CAP + 1
+    return total
+
+
+def load_pairs(session: Session, pair_ids: Sequence[int]) -> list[PairView]:
+    """Pairs with their text and every judgment, in the order of `pair_ids`."""
+    if not pair_ids:
+        return []
+    pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(pair_ids)))}
+    judgments: dict[int, list[JudgmentView]] = {}
+    rows = session.execute(
+        select(Judgment, JudgeVersion.name)
+        .join(JudgeVersion, JudgeVersion.id == Judgment.judge_version_id)
+        .where(Judgment.pair_id.in_(pair_ids))
+        .order_by(Judgment.judge_version_id)
+    )
+    for judgment, name in rows:
+        judgments.setdefault(judgment.pair_id, []).append(
+            JudgmentView(
+                judge_version_id=judgment.judge_version_id,
+                judge_name=name,
+                label=judgment.label,
+                p_a=judgment.p_a,
+                confidence=judgment.confidence,
+                p_a_ab=judgment.p_a_ab,
+                p_a_ba=judgment.p_a_ba,
+                swap_inconsistent=judgment.swap_inconsistent,
+                rationale=judgment.rationale,
+                status=judgment.status,
+                error=judgment.error,
+            )
+        )
+    views = []
+    for pair_id in pair_ids:
+        pair = pairs.get(pair_id)
+        if pair is None:
+            continue
+        views.append(
+            PairView(
+                pair_id=pair.id,
+                external_id=pair.external_id,
+                source=pair.source,
+                meta=dict(pair.meta or {}),
+                prompt=pair.prompt.text,
+                response_a=pair.response_a.text,
+                response_b=pair.response_b.text,
+                queue_tier=pair.queue_tier,
+                min_confidence=pair.min_confidence,
+                human_label_count=pair.human_label_count,
+                human_consensus=pair.human_consensus,
+                override_label=pair.override_label,
+                version=pair.version,
+                judgments=judgments.get(pair.id, []),
+            )
+        )
+    return views
+
+
+def next_pairs(
+    session: Session,
+    *,
+    username: str,
+    filters: QueueFilters = QueueFilters(),
+    limit: int = 1,
+    exclude: Collection[int] = (),
+) -> list[PairView]:
+    ids = queue_pair_ids(session, username=username, filters=filters, limit=limit, exclude=exclude)
+    return load_pairs(session, ids)
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def record_label(
+    session: Session, *, user: AuthUser, pair_id: int, label: str, note: str | None = None
+) -> bool:
+    """Store `user`'s label (A, B or tie) with an optional note. Reviewers and admins only."""
+    authorize(session, user, *WRITE_ROLES)
+    if label not in LABELS:
+        raise UserError(f"not a label: {label!r} (expected A, B or tie)")
+    if session.get(Pair, pair_id) is None:
+        raise UserError(f"no pair with id {pair_id}")
+    note = (note or "").strip() or None
+    return upsert_human_label(
+        session, pair_id=pair_id, annotator=user.username, label=label, source="app", note=note
+    )
+
+
+def record_skip(session: Session, *, user: AuthUser, pair_id: int, note: str | None = None) -> None:
+    """`user` passes on this pair: it leaves their queue (others still see it); logged."""
+    authorize(session, user, *WRITE_ROLES)
+    if session.get(Pair, pair_id) is None:
+        raise UserError(f"no pair with id {pair_id}")
+    session.add(
+        LabelAudit(
+            pair_id=pair_id,
+            kind=SKIP_KIND,
+            actor=user.username,
+            old_value=None,
+            new_value=None,
+            reason=(note or "").strip() or "skipped",
+        )
+    )
+    session.flush()
+
+
+def filter_choices(session: Session) -> dict[str, list]:
+    """Judge versions and sources for the filter widgets (sources via the source index)."""
+    judges = list(
+        session.execute(select(JudgeVersion.id, JudgeVersion.name).order_by(JudgeVersion.id))
+    )
+    sources = list(session.scalars(select(Pair.source).distinct().order_by(Pair.source).limit(500)))
+    return {"judges": [(j.id, j.name) for j in judges], "sources": sources}
