@@ -1,7 +1,159 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""`rlaif app` (the review app) and `rlaif users ...` (accounts and roles)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import typer
 
+from pipeline.commands.common import user_errors
 
-def register(app: typer.Typer) -> None:
-    pass
+APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+ADMIN_PASSWORD_FILE = "admin-password.txt"
+
+users_app = typer.Typer(help="Manage the review app's users (admin, reviewer, viewer).")
+
+
+def streamlit_command(port: int, address: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_MAIN),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.showErrorDetails",
+        "none",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+
+
+def app(
+    port: int = typer.Option(8501, "--port", "-p", help="Port to serve on."),
+    address: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 to share)."),
+) -> None:
+    """Start the review app (Streamlit) on http://ADDRESS:PORT."""
+    with user_errors():
+        from db.session import database_url, session_scope
+        from pipeline import auth
+
+        with session_scope() as session:  # migrate before the first page asks
+            has_admin = auth.any_admin(session)
+        typer.echo(f"database: {database_url()}")
+        if not has_admin:
+            typer.echo("No admin yet: create one with `rlaif users bootstrap-admin`.")
+        typer.echo(f"serving on http://{address}:{port}  (Ctrl+C stops)")
+        env = {**os.environ, "PYTHONPATH": str(APP_MAIN.parents[1])}
+        try:
+            code = subprocess.call(streamlit_command(port, address), env=env)
+        except KeyboardInterrupt:
+            code = 0
+        raise typer.Exit(code)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option("reviewer", "--role", "-r", help="admin, reviewer or viewer."),
+    password: str | None = typer.Option(
+        None, "--password", help="Password (prompted for, hidden, when left out)."
+    ),
+) -> None:
+    """Add a user."""
+    with user_errors():
+        from db.session import session_scope
+        from pipeline import auth
+
+        if password is None:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with session_scope() as session:
+            auth.create_user(session, username=name, password=password, role=role)
+        typer.echo(f"added {name} ({role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users with their role and whether they are active."""
+    with user_errors():
+        from db.session import session_scope
+        from pipeline import auth
+
+        with session_scope() as session:
+            rows = [
+                (
+                    u.username,
+                    u.role,
+                    "active" if u.active else "inactive",
+                    f"{u.created_at:%Y-%m-%d}",
+                )
+                for u in auth.list_users(session)
+            ]
+        if not rows:
+            typer.echo("no users yet: `rlaif users bootstrap-admin` creates the first admin")
+        width = max((len(r[0]) for r in rows), default=4)
+        for name, role, state, created in rows:
+            typer.echo(f"{name:<{width}}  {role:<8}  {state:<8}  {created}")
+
+
+@users_app.command("set")
+def users_set(
+    name: str = typer.Argument(..., help="User name."),
+    role: str | None = typer.Option(None, "--role", help="New role."),
+    active: bool | None = typer.Option(None, "--active/--inactive", help="Enable or disable."),
+    reset_password: bool = typer.Option(False, "--reset-password", help="Prompt for a new one."),
+) -> None:
+    """Change a user's role, enable/disable them, or reset their password."""
+    with user_errors():
+        from db.session import session_scope
+        from pipeline import auth
+
+        password = None
+        if reset_password:
+            password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        with session_scope() as session:
+            user = auth.update_user(
+                session, username=name, actor=None, role=role, active=active, password=password
+            )
+            summary = f"{user.username}: {user.role}, {'active' if user.active else 'inactive'}"
+        typer.echo(summary)
+
+
+@users_app.command("bootstrap-admin")
+def users_bootstrap_admin() -> None:
+    """Create the first admin (`admin`, random password saved to RLAIF_HOME) if none exists."""
+    with user_errors():
+        from db.session import rlaif_home, session_scope
+        from pipeline import auth
+
+        path = rlaif_home() / ADMIN_PASSWORD_FILE
+        with session_scope() as session:
+            if auth.any_admin(session):
+                typer.echo("An admin already exists.")
+                if path.exists():
+                    typer.echo(f"The bootstrap admin's password is in {path}")
+                return
+            password = auth.random_password()
+            auth.create_user(session, username="admin", password=password, role="admin")
+            # Written inside the transaction: if the file cannot be written, no admin is created.
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
+            path.write_text(password + "\n")
+        typer.echo("Created the admin user `admin`.")
+        typer.echo(f"Its password is in {path} (readable only by you).")
+        typer.echo("Start the app with `rlaif app` and sign in as admin with that password.")
+
+
+def register(app_: typer.Typer) -> None:
+    app_.command("app")(app)
+    app_.add_typer(users_app, name="users")
