@@ -1,0 +1,171 @@
+"""Shared by the reward and PPO runs: snapshots in, model folders out, metrics to the database.
+
+Imports torch/transformers lazily inside functions, so the job runner can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError, UserError
+
+SNAPSHOT_COLUMNS = ("prompt", "chosen", "rejected", "margin", "p_chosen", "pair_id", "label_source")
+HUMAN_SOURCES = ("human", "override")
+BUNDLED_MODELS = ("minilm", "smollm2")
+
+
+@dataclass
+class SnapshotInfo:
+    """What a trained model must cite about the labels it learned from."""
+
+    id: str | None
+    path: str
+    judge_versions: list[str] = field(default_factory=list)
+    n_human: int = 0
+    n_ai: int = 0
+    rule: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def resolve_model(name_or_path: str) -> str:
+    """'minilm' / 'smollm2' name the bundled models; anything else is a local folder."""
+    if name_or_path in BUNDLED_MODELS:
+        from pipeline import bundled_models
+
+        path = bundled_models.minilm_path() if name_or_path == "minilm" else None
+        return str(path or bundled_models.smollm2_path())
+    if not Path(name_or_path).expanduser().is_dir():
+        raise UserError(f"{name_or_path}: no such model folder (or use 'minilm' / 'smollm2')")
+    return str(Path(name_or_path).expanduser())
+
+
+def new_run_dir(kind: str, requested: str | None = None) -> Path:
+    """A folder no other run uses: `requested` must not exist or be empty."""
+    if requested:
+        path = Path(requested).expanduser()
+        if path.exists() and any(path.iterdir()):
+            raise UserError(f"{path}: output folder is not empty; another run wrote there")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    from db.session import rlaif_home
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = rlaif_home() / "runs" / f"{kind}-{stamp}-{secrets.token_hex(3)}"
+    path.mkdir(parents=True, exist_ok=False)  # the random suffix makes a clash an error
+    return path
+
+
+def snapshot_folder(snapshot: str) -> Path:
+    """A snapshot folder given its path, or its id looked up in the database."""
+    path = Path(snapshot).expanduser()
+    if path.is_dir():
+        return path
+    if not snapshot:
+        raise UserError("no snapshot given: pass a snapshot folder or id")
+    from db.models import Snapshot
+    from db.session import session_scope
+
+    with session_scope() as session:
+        row = session.get(Snapshot, snapshot)
+        if row is None or not row.path:
+            raise UserError(f"{snapshot}: neither a snapshot folder nor a known snapshot id")
+        return Path(row.path)
+
+
+def load_snapshot(snapshot: str):
+    """(datasets.Dataset with SNAPSHOT_COLUMNS, SnapshotInfo). Bad files name file/line/column."""
+    from datasets import Dataset, load_from_disk
+
+    folder = snapshot_folder(snapshot)
+    if (folder / "hf_dataset").is_dir():
+        dataset = load_from_disk(str(folder / "hf_dataset"))
+        source = folder / "hf_dataset"
+    elif (folder / "preferences.jsonl").is_file():
+        rows = []
+        source = folder / "preferences.jsonl"
+        with open(source, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise InputError(source, number, None, f"not JSON: {error.msg}") from None
+        dataset = Dataset.from_list(rows)
+    else:
+        raise UserError(f"{folder}: no hf_dataset/ or preferences.jsonl in the snapshot folder")
+    missing = [c for c in SNAPSHOT_COLUMNS if c not in dataset.column_names]
+    if missing and len(dataset):
+        raise InputError(source, None, missing[0], "column missing from the snapshot")
+    if len(dataset) == 0:
+        raise UserError(f"{source}: the snapshot holds no pairs; label some pairs first")
+    for index, row in enumerate(dataset.select_columns(["p_chosen", "margin"])):
+        p = row["p_chosen"]
+        if p is None or not (0.0 <= float(p) <= 1.0) or math.isnan(float(p)):
+            raise InputError(source, f"row {index + 1}", "p_chosen", f"{p!r} is not in [0, 1]")
+    return dataset, _snapshot_info(folder, dataset)
+
+
+def _snapshot_info(folder: Path, dataset) -> SnapshotInfo:
+    sources = dataset["label_source"]
+    info = SnapshotInfo(
+        id=None,
+        path=str(folder),
+        n_human=sum(1 for s in sources if s in HUMAN_SOURCES),
+        n_ai=sum(1 for s in sources if s == "ai"),
+    )
+    manifest = folder / "snapshot.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        info.id = data.get("id")
+        info.judge_versions = list(data.get("judge_versions") or [])
+        info.rule = dict(data.get("rule") or {})
+    return info
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """bf16 where the GPU supports it; fp32 on the CPU (TRL would default bf16 on)."""
+    import torch
+
+    use_bf16 = precision == "bf16" or (
+        precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
+    return {"bf16": use_bf16, "fp16": False}
+
+
+def report_to(value: str) -> list[str]:
+    return [] if value in ("", "none") else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def db_metrics_callback(job_id: int | None):
+    """A TrainerCallback that writes every logged number to JobMetric as it arrives."""
+    from transformers import TrainerCallback
+
+    class JobMetricsCallback(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if job_id is None or not logs or not state.is_world_process_zero:
+                return
+            from pipeline.train.jobs import record_metrics
+
+            values = {
+                k: float(v)
+                for k, v in logs.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            }
+            record_metrics(job_id, state.global_step, values)
+
+    return JobMetricsCallback()
