@@ -38,7 +38,7 @@ def consensus_subquery(pair_id_column):
     return (
         select(HumanLabel.label)
         .where(HumanLabel.pair_id == pair_id_column)
-        .group_by(HumanLabel.label)
+        .group_by(HumanLabel.pair_id, HumanLabel.label)
         .having(2 * func.count() > total)
         .limit(1)
         .scalar_subquery()
