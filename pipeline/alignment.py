@@ -1,0 +1,353 @@
+"""The alignment dashboard's data: calibration, thresholds, drift, PPI and position bias.
+
+Everything starts from a handful of GROUP BY queries (pipeline/alignment_sql.py); the figures
+are derived from those small aggregates in Python, so the page costs a few index-driven scans
+however many pairs there are. The human reference of a pair is the one of pipeline/metrics.py
+(override, else strict-majority consensus), so every number here agrees with `rlaif metrics`.
+
+Definitions:
+- confidence: the judge's stored `Judgment.confidence` (its probability for the label it chose).
+- reliability diagram: human-referenced pairs with a valid AI label, in equal-width confidence
+  bins; agreement per bin against mean confidence. ECE = sum_b (n_b / n) |agreement_b - conf_b|.
+- auto-accept at threshold t: the AI label is valid, swap-consistent and has confidence >= t
+  (the export's merge rule). Everything else of that judge would go to human review.
+- PPI: the pool-wide share of pairs whose preferred response is A (a tie is "not A"). Pool =
+  the pairs this judge judged; predictor = 1 if the AI label is A, else 0 (B, tie, invalid and
+  failed alike; PPI's rectifier corrects whatever bias that choice has).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from pipeline import alignment_sql as q
+from pipeline.metrics import compute_metrics, resolve_judges
+
+FINE_BINS = q.FINE_BINS  # the SQL histograms count confidence in steps of 1/FINE_BINS
+
+
+# --- reliability diagram --------------------------------------------------------------------
+
+
+def reliability(compared_hist: Sequence[q.ComparedBin], bins: int = 10) -> dict[str, Any]:
+    """Reliability diagram rows and ECE from the fine histogram of compared pairs."""
+    if bins <= 0 or FINE_BINS % bins:
+        raise ValueError(f"bins must divide {FINE_BINS}")
+    n = [0] * bins
+    conf_sum = [0.0] * bins
+    agree = [0] * bins
+    for row in compared_hist:
+        coarse = min(row.fine_bin * bins // FINE_BINS, bins - 1)
+        n[coarse] += row.n
+        conf_sum[coarse] += row.confidence_sum
+        agree[coarse] += row.agree
+    total = sum(n)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        if not n[b]:
+            continue
+        mean_conf, agreement = conf_sum[b] / n[b], agree[b] / n[b]
+        ece += n[b] / total * abs(agreement - mean_conf)
+        rows.append(
+            {
+                "bin_lower": b / bins,
+                "bin_upper": (b + 1) / bins,
+                "n": n[b],
+                "mean_confidence": mean_conf,
+                "agreement": agreement,
+                "gap": agreement - mean_conf,
+            }
+        )
+    return {"bins": rows, "ece": ece if total else None, "n": total}
+
+
+# --- auto-accept threshold curve ------------------------------------------------------------
+
+
+def threshold_curve(
+    compared_hist: Sequence[q.ComparedBin],
+    pool_hist: Sequence[q.PoolBin],
+    step: float = 0.05,
+) -> list[dict[str, Any]]:
+    """Per threshold t: agreement of the auto-accepted AI labels with the humans, and the share
+    of the judge's judged pairs that would go to human review."""
+    step_bins = round(step * FINE_BINS)
+    if step_bins <= 0 or FINE_BINS % step_bins:
+        raise ValueError(f"step must be a multiple of 1/{FINE_BINS} that divides 1")
+    judged = sum(row.n for row in pool_hist)
+    accepted_at = [0] * (FINE_BINS + 2)
+    compared_at = [0] * (FINE_BINS + 2)
+    agree_at = [0] * (FINE_BINS + 2)
+    for row in pool_hist:
+        if row.eligible and row.fine_bin is not None:
+            accepted_at[row.fine_bin] += row.n
+    for row in compared_hist:
+        if row.eligible:
+            compared_at[row.fine_bin] += row.n
+            agree_at[row.fine_bin] += row.agree
+    # Suffix sums: "confidence >= t" is "fine bin >= t * FINE_BINS".
+    for k in range(FINE_BINS - 1, -1, -1):
+        accepted_at[k] += accepted_at[k + 1]
+        compared_at[k] += compared_at[k + 1]
+        agree_at[k] += agree_at[k + 1]
+    curve = []
+    for k in range(0, FINE_BINS + 1, step_bins):
+        accepted = accepted_at[k]
+        curve.append(
+            {
+                "threshold": k / FINE_BINS,
+                "auto_accepted": accepted,
+                "to_review": judged - accepted,
+                "review_share": (judged - accepted) / judged if judged else None,
+                "compared_accepted": compared_at[k],
+                "agreement_accepted": agree_at[k] / compared_at[k] if compared_at[k] else None,
+            }
+        )
+    return curve
+
+
+# --- drift ----------------------------------------------------------------------------------
+
+
+def _bucket_start(day: date, bucket: str) -> date:
+    if bucket == "day":
+        return day
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if bucket == "month":
+        return day.replace(day=1)
+    raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
+
+
+def agreement_over_time(
+    daily: Sequence[q.DailyAgreement], names: dict[int, str], bucket: str = "week"
+) -> list[dict[str, Any]]:
+    """Agreement per judge version per period of the judgment date (when its label was written)."""
+    totals: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
+    for row in daily:
+        key = (row.judge_version_id, _bucket_start(row.day, bucket))
+        totals[key][0] += row.n
+        totals[key][1] += row.agree
+    return [
+        {
+            "judge": names[judge_id],
+            "period": start.isoformat(),
+            "n": n,
+            "agreement": agree / n,
+        }
+        for (judge_id, start), (n, agree) in sorted(totals.items(), key=lambda kv: kv[0][::-1])
+    ]
+
+
+def across_versions(
+    metrics: Sequence[dict[str, Any]], common: dict[int, tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Each version's agreement, oldest first, also on the pairs every listed version judged
+    validly (the like-for-like comparison: differing pair sets can fake a drift)."""
+    rows = []
+    for m in metrics:
+        n_common, agree_common = common.get(m["judge_version_id"], (0, 0))
+        rows.append(
+            {
+                "judge": m["judge"],
+                "created_at": m["created_at"],
+                "pairs_compared": m["pairs_compared"],
+                "agreement": m["agreement"],
+                "cohen_kappa": m["cohen_kappa"],
+                "common_pairs": n_common,
+                "agreement_common": agree_common / n_common if n_common else None,
+            }
+        )
+    return rows
+
+
+# --- position bias --------------------------------------------------------------------------
+
+
+def position_bias(bias: q.BiasCounts) -> dict[str, Any]:
+    """Swap-inconsistency rate and how often the judge picks A in each presentation order."""
+    both = bias.both_orders
+
+    def share(count: int) -> float | None:
+        return count / both if both else None
+
+    first, second = share(bias.picks_a_first), share(bias.picks_a_second)
+    return {
+        "judged_both_orders": both,
+        "swap_inconsistent": bias.swap_inconsistent,
+        "swap_inconsistency_rate": (
+            bias.swap_inconsistent / bias.swap_known if bias.swap_known else None
+        ),
+        # P(pick A | A shown first) and P(pick A | A shown second); equal for an unbiased judge.
+        "pick_a_when_first": first,
+        "pick_a_when_second": second,
+        "position_bias": first - second if both else None,
+        # Share of decisions that went to whichever response was shown first.
+        "first_slot_rate": (bias.picks_a_first + bias.picks_b_second) / (2 * both)
+        if both
+        else None,
+    }
+
+
+# --- prediction-powered inference -----------------------------------------------------------
+
+
+def _wald(mean: float, var: float, n: int, alpha: float) -> tuple[float, float]:
+    from statistics import NormalDist
+
+    half = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(max(var, 0.0) / n)
+    return mean - half, mean + half
+
+
+def ppi_interval(
+    y: Sequence[float],
+    yhat: Sequence[float],
+    yhat_pool: Sequence[float],
+    *,
+    weights: Sequence[float] | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus the human-only classical interval.
+
+    `y`/`yhat`: human label and AI prediction on the spot-checked pairs; `yhat_pool`: the AI
+    prediction on every pair of the pool; `weights`: inverse inclusion probabilities of a
+    stratified sample (None for a simple random sample)."""
+    import numpy as np
+    from ppi_py import classical_mean_ci, ppi_mean_ci
+
+    n = len(y)
+    if n < 2 or not len(yhat_pool):
+        return {"n_labelled": n, "n_pool": len(yhat_pool), "ppi": None, "human_only": None}
+    y_arr, yhat_arr = np.asarray(y, float), np.asarray(yhat, float)
+    pool = np.asarray(yhat_pool, float)
+    w = None if weights is None else np.asarray(weights, float)
+    lower, upper = (float(v[0]) for v in ppi_mean_ci(y_arr, yhat_arr, pool, alpha=alpha, w=w))
+    c_lower, c_upper = (float(v) for v in np.ravel(classical_mean_ci(y_arr, w=w, alpha=alpha)))
+    # Both intervals are symmetric normal intervals: the estimate is the midpoint.
+    return {
+        "n_labelled": n,
+        "n_pool": len(pool),
+        "ppi": {"estimate": (lower + upper) / 2, "lower": lower, "upper": upper},
+        "human_only": {"estimate": (c_lower + c_upper) / 2, "lower": c_lower, "upper": c_upper},
+    }
+
+
+def ppi_preferred_a(
+    session: Session,
+    judge_version_id: int,
+    *,
+    sample_id: int | None = None,
+    alpha: float = 0.05,
+    pool_labels: dict[str | None, int] | None = None,
+) -> dict[str, Any]:
+    """PPI interval for the pool-wide rate "A is preferred", next to the naive AI-only estimate.
+
+    The spot-checked pairs are the stored audit sample `sample_id` (weighted by its inverse
+    inclusion probabilities), or, when None, every human-referenced pair. The latter is only
+    unbiased if those pairs were picked at random, which the priority queue does not do: prefer
+    an audit sample."""
+    import numpy as np
+
+    counts = (
+        pool_labels if pool_labels is not None else q.pool_label_counts(session, judge_version_id)
+    )
+    n_pool = sum(counts.values())
+    n_a = counts.get("A", 0)
+    yhat_pool = np.zeros(n_pool)
+    yhat_pool[:n_a] = 1.0
+    labelled = q.spot_checked(session, judge_version_id, sample_id)
+    y = [1.0 if row.reference == "A" else 0.0 for row in labelled]
+    yhat = [1.0 if row.ai_label == "A" else 0.0 for row in labelled]
+    weights = [row.weight for row in labelled] if sample_id is not None else None
+    result = ppi_interval(y, yhat, yhat_pool, weights=weights, alpha=alpha)
+
+    # Naive: take the valid AI labels as the truth (what one would report without humans).
+    n_valid = sum(counts.get(label, 0) for label in ("A", "B", "tie"))
+    naive = None
+    if n_valid:
+        rate = n_a / n_valid
+        lower, upper = _wald(rate, rate * (1 - rate), n_valid, alpha)
+        naive = {"estimate": rate, "lower": lower, "upper": upper, "n": n_valid}
+    return {
+        **result,
+        "alpha": alpha,
+        "sample": "all human-referenced pairs"
+        if sample_id is None
+        else f"audit sample {sample_id}",
+        "naive_ai_only": naive,
+    }
+
+
+# --- the whole page -------------------------------------------------------------------------
+
+
+@dataclass
+class JudgeAlignment:
+    judge: str
+    judge_version_id: int
+    metrics: dict[str, Any]
+    reliability: dict[str, Any]
+    thresholds: list[dict[str, Any]]
+    bias: dict[str, Any]
+    ppi: dict[str, Any]
+
+
+@dataclass
+class AlignmentReport:
+    judges: list[JudgeAlignment] = field(default_factory=list)
+    over_time: list[dict[str, Any]] = field(default_factory=list)
+    across_versions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        return [j.metrics for j in self.judges]
+
+
+def alignment_report(
+    session: Session,
+    judge_names: Sequence[str] | None = None,
+    *,
+    bins: int = 10,
+    threshold_step: float = 0.05,
+    time_bucket: str = "week",
+    sample_ids: dict[int, int | None] | None = None,
+    alpha: float = 0.05,
+) -> AlignmentReport:
+    """Everything the alignment page shows, for the named judge versions (all when empty).
+
+    `sample_ids` maps a judge version id to the audit sample used for its PPI interval."""
+    judges = resolve_judges(session, judge_names)
+    metrics = compute_metrics(session, [j.name for j in judges]) if judges else []
+    ids = [j.id for j in judges]
+    names = {j.id: j.name for j in judges}
+    compared = q.compared_histogram(session, ids)
+    pool, bias, labels = q.pool_histogram(session, ids)
+    report = AlignmentReport()
+    for judge, m in zip(judges, metrics, strict=True):
+        report.judges.append(
+            JudgeAlignment(
+                judge=judge.name,
+                judge_version_id=judge.id,
+                metrics=m,
+                reliability=reliability(compared[judge.id], bins),
+                thresholds=threshold_curve(compared[judge.id], pool[judge.id], threshold_step),
+                bias=position_bias(bias[judge.id]),
+                ppi=ppi_preferred_a(
+                    session,
+                    judge.id,
+                    sample_id=(sample_ids or {}).get(judge.id),
+                    alpha=alpha,
+                    pool_labels=labels[judge.id],
+                ),
+            )
+        )
+    report.over_time = agreement_over_time(q.daily_agreement(session, ids), names, time_bucket)
+    report.across_versions = across_versions(metrics, q.common_pair_agreement(session, ids))
+    return report
