@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -63,7 +63,7 @@ def import_pairs(
             record = chosen_rejected_pair(file.path, raw.where, values, seed)
         else:
             record = canonical_pair(file.path, raw.where, values)
-        content = record.content_hash()
+        content = record.content_hash
         if record.external_id in seen:
             if seen[record.external_id][0] != content:
                 raise InputError(
@@ -102,7 +102,7 @@ def _write_chunk(
     for record in records:
         if record.external_id not in existing:
             new_records.append(record)
-        elif existing[record.external_id] == record.content_hash():
+        elif existing[record.external_id] == record.content_hash:
             stats.unchanged += 1
         else:
             raise InputError(
@@ -131,7 +131,7 @@ def _write_chunk(
                 "response_b_id": response_ids[(prompt_id, sha256(record.response_b))],
                 "source": source,
                 "metadata": record.meta,
-                "content_hash": record.content_hash(),
+                "content_hash": record.content_hash,
             }
         )
     if rows:
@@ -152,7 +152,10 @@ def _ensure_prompts(session: Session, texts_by_hash: dict[str, str]) -> dict[str
     missing = [{"text": texts_by_hash[h], "text_hash": h} for h in hashes if h not in found]
     if missing:
         result = session.execute(
-            insert(Prompt).returning(Prompt.text_hash, Prompt.id, sort_by_parameter_order=True),
+            # Core (not ORM) insert: insertmanyvalues batches the rows into few statements.
+            insert(Prompt.__table__).returning(
+                Prompt.__table__.c.text_hash, Prompt.__table__.c.id, sort_by_parameter_order=True
+            ),
             missing,
         )
         found.update(result.tuples().all())
@@ -164,13 +167,14 @@ def _ensure_responses(
 ) -> dict[tuple[int, str], int]:
     found: dict[tuple[int, str], int] = {}
     keys = list(texts_by_key)
-    for part in chunked(keys, 400):
+    prompt_ids = sorted({prompt_id for prompt_id, _ in keys})
+    for part in chunked(prompt_ids, 900):
         rows = session.execute(
             select(Response.prompt_id, Response.text_hash, Response.id).where(
-                tuple_(Response.prompt_id, Response.text_hash).in_(part)
+                Response.prompt_id.in_(part)
             )
         )
-        found.update({(p, h): i for p, h, i in rows})
+        found.update({(p, h): i for p, h, i in rows if (p, h) in texts_by_key})
     missing = [
         {"prompt_id": p, "text_hash": h, "text": texts_by_key[(p, h)]}
         for p, h in keys
@@ -178,8 +182,8 @@ def _ensure_responses(
     ]
     if missing:
         result = session.execute(
-            insert(Response).returning(
-                Response.prompt_id, Response.text_hash, Response.id, sort_by_parameter_order=True
+            insert(table := Response.__table__).returning(
+                table.c.prompt_id, table.c.text_hash, table.c.id, sort_by_parameter_order=True
             ),
             missing,
         )

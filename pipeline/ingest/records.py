@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pipeline.errors import InputError
@@ -23,6 +24,7 @@ class PairRecord:
     preferred: str | None = None  # "A"/"B" when the file says which one people preferred
     where: str = ""
 
+    @cached_property
     def content_hash(self) -> str:
         payload = [self.prompt, self.response_a, self.response_b, self.meta]
         return sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
