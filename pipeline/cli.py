@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.commands import app_cmds, argilla_cmds, data_cmds, judge_cmds, train_cmds
+from pipeline.commands import (
+    app_cmds,
+    argilla_cmds,
+    data_cmds,
+    judge_cmds,
+    metrics_cmds,
+    train_cmds,
+)
 
 app = typer.Typer(
     name="rlaif",
@@ -19,7 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (data_cmds, judge_cmds, app_cmds, argilla_cmds, train_cmds):
+for module in (data_cmds, judge_cmds, metrics_cmds, app_cmds, argilla_cmds, train_cmds):
     module.register(app)
 
 
