@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's first command: install everything, load the bundled sample data into the default
+# SQLite database, label it with the bundled judge (SmolLM2-135M-Instruct, both orders), create
+# an admin, print counts and metrics, and open the review app.
+#   RLAIF_HOME     where the database, model cache and runs live (default ~/.rlaif)
+#   RLAIF_DEMO_NO_APP=1   stop before opening the app (used by the tests)
+#   RLAIF_PORT     the app's port (default 8501)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+rlaif=.venv/bin/rlaif
+data=pipeline/data
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "Database"
+$rlaif init
+
+step "Import: 300 HH-RLHF pairs with their human preferences, 100 LLMBar pairs to review"
+$rlaif import pairs "$data/hh_rlhf_harmless_sample.jsonl" --chosen-rejected --source hh-rlhf
+$rlaif import pairs "$data/llmbar_natural_pairs.jsonl" --source llmbar
+
+step "Label with the bundled judge (both orders, label-token probabilities)"
+$rlaif label --judge default --source llmbar
+$rlaif label --judge default --source hh-rlhf --limit "${RLAIF_DEMO_HH_PAIRS:-200}"
+$rlaif judges
+
+step "How far does the AI judge agree with the humans?"
+$rlaif metrics
+
+step "Sign-in"
+$rlaif users bootstrap-admin
+
+if [ "${RLAIF_DEMO_NO_APP:-0}" = "1" ]; then
+  exit 0
+fi
+step "Review app on http://localhost:${RLAIF_PORT:-8501} (Ctrl-C to stop)"
+exec $rlaif app --port "${RLAIF_PORT:-8501}"
