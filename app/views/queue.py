@@ -1,0 +1,158 @@
+"""Review queue: one pair at a time, most urgent first; a, b, t or s records and moves on."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.guard import can_write, require_user
+from app.render import judgment_panel, text_box
+from db.session import session_scope
+from pipeline.review import queue
+from pipeline.review.queue import COUNT_CAP, QueueFilters
+
+user = require_user()
+ANSWERS = [("A", "A is better", "a"), ("B", "B is better", "b"), ("tie", "Tie", "t")]
+
+
+def _filters(choices: dict) -> QueueFilters:
+    judges = dict(choices["judges"])
+    with st.expander("Filters", expanded=False):
+        cols = st.columns(3)
+        judge = cols[0].selectbox(
+            "Judge version",
+            [None, *judges],
+            format_func=lambda j: "any" if j is None else judges[j],
+            key="queue_judge",
+        )
+        source = cols[1].selectbox(
+            "Source",
+            [None, *choices["sources"]],
+            format_func=lambda s: "any" if s is None else s,
+            key="queue_source",
+        )
+        lo, hi = cols[2].slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05, key="queue_conf")
+        cols = st.columns(2)
+        meta_key = cols[0].text_input("Metadata field", key="queue_meta_key").strip()
+        meta_value = cols[1].text_input("equals", key="queue_meta_value")
+    return QueueFilters(
+        judge_version_id=judge,
+        source=source,
+        meta_key=meta_key or None,
+        meta_value=meta_value if meta_key else None,
+        min_confidence=lo if lo > 0.0 else None,
+        max_confidence=hi if hi < 1.0 else None,
+        audit_sample_id=st.session_state.get("queue_sample_id"),
+    )
+
+
+def _answer(pair_id: int, label: str | None) -> None:
+    """Button callback: runs before the rerun, so the next render already shows the next pair."""
+    note = st.session_state.get("queue_note", "")
+    try:
+        with session_scope() as session:
+            if label is None:
+                queue.record_skip(session, user=user, pair_id=pair_id, note=note)
+            else:
+                queue.record_label(session, user=user, pair_id=pair_id, label=label, note=note)
+    except PermissionError as error:
+        st.session_state["queue_flash"] = ("error", f"Not saved: {error}")
+        return
+    st.session_state["queue_note"] = ""
+    done = "skipped" if label is None else f"labelled {label}"
+    st.session_state["queue_flash"] = ("success", f"Pair {pair_id} {done}.")
+
+
+st.title("Review queue")
+with session_scope() as session:
+    choices = queue.filter_choices(session)
+filters = _filters(choices)
+if filters.audit_sample_id is not None:
+    cols = st.columns([4, 1])
+    cols[0].info(f"Labelling spot-check sample #{filters.audit_sample_id} only.")
+    if cols[1].button("Whole queue", key="queue_clear_sample"):
+        del st.session_state["queue_sample_id"]
+        st.rerun()
+
+with session_scope() as session:
+    items = queue.next_pairs(session, username=user.username, filters=filters, limit=1)
+    waiting = queue.queue_size(session, username=user.username, filters=filters)
+    k = queue.required_labels(session)
+
+flash = st.session_state.pop("queue_flash", None)
+if flash:
+    (st.success if flash[0] == "success" else st.error)(flash[1])
+
+if not items:
+    st.success("Nothing left in your queue with these filters. Thank you!")
+    st.stop()
+
+pair = items[0]
+count = f"{COUNT_CAP:,}+" if waiting > COUNT_CAP else f"{waiting:,}"
+st.caption(
+    f"{count} pairs wait for you · pair {pair.external_id} (id {pair.pair_id}, source "
+    f"{pair.source}) · why here: {pair.reason} · {pair.human_label_count}/{k} human labels"
+)
+plain = st.toggle("Show as plain text", key="queue_plain")
+text_box("Prompt", pair.prompt, height=160, key="queue_prompt", plain=plain)
+left, right, side = st.columns([5, 5, 3])
+with left:
+    text_box("Response A", pair.response_a, key="queue_resp_a", plain=plain)
+with right:
+    text_box("Response B", pair.response_b, key="queue_resp_b", plain=plain)
+with side:
+    st.markdown("**AI judgment**")
+    judgment_panel(pair.judgments, key="queue_judgment")
+    if pair.meta:
+        with st.expander("Metadata"):
+            st.json(pair.meta)
+
+if can_write(user):
+    cols = st.columns(4)
+    for col, (label, title, key) in zip(cols, ANSWERS, strict=False):
+        col.button(
+            title,
+            key=f"queue_{key}",
+            shortcut=key,
+            on_click=_answer,
+            args=(pair.pair_id, label),
+            type="primary",
+            width="stretch",
+        )
+    cols[3].button(
+        "Skip",
+        key="queue_s",
+        shortcut="s",
+        on_click=_answer,
+        args=(pair.pair_id, None),
+        width="stretch",
+    )
+    st.text_input("Note (optional, saved with your answer)", key="queue_note")
+    st.caption("Keys: **a** A better · **b** B better · **t** tie · **s** skip")
+else:
+    st.info("You are a viewer: you can read the queue but not label.")
+
+if user.role == "admin":
+    with st.expander("Queue settings (admin)"), st.form("queue_settings"):
+        with session_scope() as session:
+            threshold = queue.auto_accept_threshold(session)
+        required = st.number_input(
+            "Human labels required per pair", 1, queue.MAX_REQUIRED_LABELS, k, key="queue_k"
+        )
+        auto = st.number_input(
+            "Auto-accept AI labels with confidence at least (0 = never)",
+            0.0,
+            1.0,
+            threshold or 0.0,
+            0.01,
+            key="queue_auto",
+        )
+        if st.form_submit_button("Save settings"):
+            with session_scope() as session:
+                queue.update_queue_settings(
+                    session,
+                    user=user,
+                    required=int(required),
+                    auto_accept=auto if auto > 0 else None,
+                    clear_auto_accept=auto == 0,
+                )
+            st.rerun()
