@@ -1,7 +1,213 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""`rlaif label`, `rlaif judges`, `rlaif generate`, `rlaif score`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from pipeline.commands.common import user_errors
+
+Opt = typer.Option
+
+
+def label(
+    judge: Annotated[
+        str,
+        Opt(help="A judge config file (YAML/TOML) or a preset: default, default-rationale"),
+    ] = "default",
+    limit: Annotated[int | None, Opt(help="Label at most this many pairs")] = None,
+    source: Annotated[str | None, Opt(help="Only pairs imported with this source tag")] = None,
+    pairs_file: Annotated[
+        Path | None, Opt(help="Only these pairs: a file of external ids, one per line")
+    ] = None,
+    name: Annotated[str | None, Opt(help="Judge version name (overrides the config)")] = None,
+    backend: Annotated[str | None, Opt(help="hf | openai | reward_model")] = None,
+    model: Annotated[str | None, Opt(help="Model folder, hub id, or bundled:smollm2")] = None,
+    template: Annotated[str | None, Opt(help="Built-in template name or .jinja file")] = None,
+    tie_band: Annotated[float | None, Opt(help="|p - 0.5| <= band is a tie")] = None,
+    device: Annotated[str | None, Opt(help="auto, cpu, cuda, cuda:1 ...")] = None,
+    dtype: Annotated[str | None, Opt(help="auto, float32, bfloat16, float16")] = None,
+    max_batch_tokens: Annotated[int | None, Opt(help="Padded tokens per forward pass")] = None,
+    chunk_size: Annotated[int | None, Opt(help="Pairs per commit")] = None,
+    rationale: Annotated[
+        bool | None, Opt("--rationale/--no-rationale", help="Write a short rationale first")
+    ] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible server, e.g. .../v1")] = None,
+    concurrency: Annotated[int | None, Opt(help="Concurrent requests (openai)")] = None,
+) -> None:
+    """Label every pair this judge version has not labelled yet (failed ones are retried).
+
+    Safe to interrupt at any moment: each chunk is committed on its own, and a re-run resumes."""
+    from pipeline.judges.judge_config import load_judge_config
+    from pipeline.label import build_judge, label_pairs
+
+    with user_errors():
+        overrides = dict(
+            name=name,
+            backend=backend,
+            model=model,
+            template=template,
+            tie_band=tie_band,
+            device=device,
+            dtype=dtype,
+            max_batch_tokens=max_batch_tokens,
+            chunk_size=chunk_size,
+            rationale=rationale,
+            base_url=base_url,
+            concurrency=concurrency,
+        )
+        config = load_judge_config(judge, overrides)
+        report = label_pairs(
+            build_judge(config),
+            limit=limit,
+            source=source,
+            pairs_file=pairs_file,
+            chunk_size=config.chunk_size,
+        )
+        c = report.counts
+        typer.echo(
+            f"Judge {report.judge_version}: {sum(c.values())} of {report.pending} pending pairs "
+            f"labelled ({c['ok']} ok, {c['invalid']} invalid, {c['failed']} failed) "
+            f"in {report.seconds:.1f} s ({report.pairs_per_s:.2f} pairs/s)."
+        )
+        if c["failed"]:
+            typer.echo("Failed pairs keep their error; run the same command again to retry them.")
+
+
+def judges(as_json: Annotated[bool, Opt("--json", help="Print JSON")] = False) -> None:
+    """List judge versions with their judgment counts (ok / invalid / failed)."""
+    from sqlalchemy import func, select
+
+    from db.models import JudgeVersion, Judgment, ResponseScore
+    from db.session import session_scope
+
+    with user_errors(), session_scope() as session:
+        counts: dict[int, dict[str, int]] = {}
+        for version_id, status, n in session.execute(
+            select(Judgment.judge_version_id, Judgment.status, func.count()).group_by(
+                Judgment.judge_version_id, Judgment.status
+            )
+        ):
+            counts.setdefault(version_id, {})[status] = n
+        scores = dict(
+            session.execute(
+                select(ResponseScore.judge_version_id, func.count()).group_by(
+                    ResponseScore.judge_version_id
+                )
+            ).all()
+        )
+        rows = []
+        for v in session.scalars(select(JudgeVersion).order_by(JudgeVersion.id)):
+            c = counts.get(v.id, {})
+            rows.append(
+                {
+                    "id": v.id,
+                    "name": v.name,
+                    "backend": v.backend,
+                    "model": v.model_id,
+                    "revision": v.model_revision,
+                    "template_hash": (v.template_hash or "")[:12] or None,
+                    "confidence_kind": v.confidence_kind,
+                    "ok": c.get("ok", 0),
+                    "invalid": c.get("invalid", 0),
+                    "failed": c.get("failed", 0),
+                    "scores": scores.get(v.id, 0),
+                    "created_at": v.created_at.isoformat(timespec="seconds"),
+                }
+            )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("No judge versions yet: run `rlaif label`.")
+        return
+    typer.echo(
+        f"{'id':>3}  {'name':<34} {'backend':<12} {'kind':<15} {'ok':>6} {'invalid':>7} "
+        f"{'failed':>6} {'scores':>6}  model"
+    )
+    for r in rows:
+        typer.echo(
+            f"{r['id']:>3}  {r['name'][:34]:<34} {r['backend']:<12} {r['confidence_kind']:<15} "
+            f"{r['ok']:>6} {r['invalid']:>7} {r['failed']:>6} {r['scores']:>6}  {r['model']}"
+            + (f" ({r['revision'][:19]})" if r["revision"] else "")
+        )
+
+
+def generate(
+    policy: Annotated[
+        str, Opt(help="Policy model folder, hub id or bundled:smollm2")
+    ] = "bundled:smollm2",
+    n: Annotated[
+        int, Opt(help="Responses sampled per prompt (all pairs among them are formed)")
+    ] = 2,
+    limit: Annotated[int | None, Opt(help="At most this many prompts")] = None,
+    source: Annotated[str | None, Opt(help="Only prompts of pairs with this source tag")] = None,
+    pair_source: Annotated[str, Opt(help="Source tag of the new pairs")] = "generated",
+    max_new_tokens: Annotated[int, Opt(help="Tokens sampled per response")] = 128,
+    temperature: Annotated[float, Opt(help="Sampling temperature")] = 0.8,
+    top_p: Annotated[float, Opt(help="Nucleus sampling")] = 0.95,
+    seed: Annotated[int, Opt(help="Random seed")] = 0,
+    device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
+    dtype: Annotated[str, Opt(help="auto, float32, bfloat16, float16")] = "auto",
+) -> None:
+    """Sample n responses per imported prompt from a policy and form pairs for the judge."""
+    from pipeline.errors import UserError
+    from pipeline.generate import SamplingParams, generate_candidates
+
+    with user_errors():
+        if n < 2:
+            raise UserError("--n must be at least 2 to form pairs")
+        params = SamplingParams(n, max_new_tokens, temperature, top_p, seed)
+        report = generate_candidates(
+            policy,
+            params=params,
+            source=source,
+            limit=limit,
+            pair_source=pair_source,
+            device=device,
+            dtype=dtype,
+        )
+        typer.echo(
+            f"Policy {report.policy_id}: {report.prompts} prompts, {report.responses} responses, "
+            f"{report.pairs} pairs (source '{pair_source}')"
+            + (
+                f"; {report.skipped_identical} prompts gave identical samples"
+                if report.skipped_identical
+                else ""
+            )
+            + "."
+        )
+
+
+def score(
+    model: Annotated[
+        str, Opt(help="Judge model folder, hub id or bundled:smollm2")
+    ] = "bundled:smollm2",
+    template: Annotated[str | None, Opt(help="Rating template (default direct_rating)")] = None,
+    name: Annotated[str | None, Opt(help="Judge version name")] = None,
+    limit: Annotated[int | None, Opt(help="At most this many responses")] = None,
+    source: Annotated[str | None, Opt(help="Only responses of pairs with this source tag")] = None,
+    device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
+    dtype: Annotated[str, Opt(help="auto, float32, bfloat16, float16")] = "auto",
+) -> None:
+    """Direct d-RLAIF scores: rate each response 1-10, store sum k*P(k) rescaled to [-1, 1]."""
+    from pipeline.judges.direct import DirectScorer
+    from pipeline.label import score_responses
+
+    with user_errors():
+        scorer = DirectScorer(model, device=device, template=template, dtype=dtype)
+        report = score_responses(scorer, name=name, limit=limit, source=source)
+        typer.echo(
+            f"Judge {report.judge_version}: {report.counts['ok']} responses scored "
+            f"in {report.seconds:.1f} s."
+        )
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("label")(label)
+    app.command("judges")(judges)
+    app.command("generate")(generate)
+    app.command("score")(score)

@@ -236,3 +236,40 @@ def last_position_logprobs(
             if on_batch:
                 on_batch(len(batch))
     return out
+
+
+def generate_batched(
+    model,
+    tokenizer,
+    sequences: Sequence[list[int]],
+    *,
+    max_new_tokens: int,
+    max_batch_tokens: int,
+    on_batch: Callable[[int], Any] | None = None,
+    **generate_kwargs: Any,
+) -> list[list[int]]:
+    """Batched `generate` over token-id prompts (left-padded, length-sorted); new tokens only,
+    cut at the first end-of-sequence token. Greedy unless `do_sample=True` is passed."""
+    device = next(model.parameters()).device
+    eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    budget = max(max_batch_tokens, 1)
+    lengths = [len(s) + max_new_tokens for s in sequences]
+    out: list[list[int]] = [[] for _ in sequences]
+    generate_kwargs.setdefault("do_sample", False)
+    with torch.inference_mode():
+        for batch in make_batches(lengths, budget):
+            inputs = left_pad([sequences[i] for i in batch], tokenizer.pad_token_id, device)
+            inputs.pop("position_ids")  # generate derives them from the attention mask
+            generated = model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                **generate_kwargs,
+            )
+            width = inputs["input_ids"].shape[1]
+            for row, index in zip(generated[:, width:].tolist(), batch, strict=True):
+                cut = next((j for j, t in enumerate(row) if t in eos), len(row))
+                out[index] = row[:cut]
+            if on_batch:
+                on_batch(len(batch))
+    return out

@@ -1,0 +1,147 @@
+"""The local Hugging Face pairwise judge: label-token probabilities, both orders, no generation.
+
+For each pair we build two prompts (A first, then B first), run ONE batched forward pass over
+all of them that computes only the last position's logits, and read P(first slot) as the softmax
+over the label tokens' logits (every spelling of each label, summed). The two orders are then
+combined by base.combine_orders. In rationale mode the model first writes a short rationale
+(greedy `generate`), and the label tokens are read after it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.judges import hf_common
+from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders
+from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judges.templates import load_template
+
+
+class HfLogprobJudge:
+    def __init__(self, config: JudgeConfig, *, model=None, tokenizer=None):
+        self.config = config
+        self.source, self.model_id, self.revision = hf_common.resolve_model(
+            config.model, config.revision
+        )
+        self.template = load_template(config.template)
+        if model is None:
+            model, tokenizer = hf_common.load_causal_lm(
+                self.source, config.revision, config.dtype, config.device
+            )
+        self.model, self.tokenizer = model, tokenizer
+        self.label_ids = {
+            slot: hf_common.label_token_ids(tokenizer, text) for slot, text in config.labels.items()
+        }
+        hf_common.check_disjoint(self.label_ids)
+        sample = self.template.render(prompt="", response_a="", response_b="")
+        self.suffix = hf_common.cue_suffix(
+            tokenizer, list(config.labels.values()), sample.answer_cue
+        )
+        self.token_ids = self.label_ids["A"] + self.label_ids["B"]
+        self.on_progress: Callable[[int], Any] | None = None
+
+    @property
+    def identity(self) -> JudgeIdentity:
+        return JudgeIdentity(
+            name=self.config.name,
+            backend="hf",
+            model_id=self.model_id,
+            model_revision=self.revision,
+            template_hash=self.template.hash,
+            label_tokens={
+                "A": {"text": self.config.labels["A"], "ids": self.label_ids["A"]},
+                "B": {"text": self.config.labels["B"], "ids": self.label_ids["B"]},
+                "cue_suffix": self.suffix,
+            },
+            params=self.config.version_params(),
+            confidence_kind="logprob",
+        )
+
+    def _render(self, prompt: str, first: str, second: str):
+        return self.template.render(
+            prompt=prompt,
+            response_a=first,
+            response_b=second,
+            constitution=self.config.constitution,
+        )
+
+    def encode(self, prompt: str, first: str, second: str) -> list[int]:
+        """Token ids of the judge prompt with `first` shown as Response A."""
+        rendered = self._render(prompt, first, second)
+        return hf_common.prompt_ids(self.tokenizer, rendered, self.config.max_length, self.suffix)
+
+    def first_slot_probs(self, sequences: list[list[int]]) -> list[tuple[float, float]]:
+        """(P(first slot) among the label tokens, total label-token probability) per sequence."""
+        logprobs = hf_common.last_position_logprobs(
+            self.model,
+            sequences,
+            self.token_ids,
+            pad_id=self.tokenizer.pad_token_id,
+            max_batch_tokens=self.config.max_batch_tokens,
+            on_batch=self.on_progress,
+        )[:, -1, :].tolist()
+        n_a = len(self.label_ids["A"])
+        out = []
+        for row in logprobs:
+            mass_a = sum(math.exp(x) for x in row[:n_a])
+            mass_b = sum(math.exp(x) for x in row[n_a:])
+            # Softmax over the label logits == renormalised full-vocabulary probabilities.
+            total = mass_a + mass_b
+            out.append((mass_a / total if total > 0 else 0.5, total))
+        return out
+
+    def _rationale_sequences(self, pairs: list[PairInput]) -> tuple[list[list[int]], list[str]]:
+        """Rationale mode: generate a rationale per order, then append the answer cue."""
+        prompts: list[list[int]] = []
+        cues: list[list[int]] = []
+        for pair in pairs:
+            for first, second in (
+                (pair.response_a, pair.response_b),
+                (pair.response_b, pair.response_a),
+            ):
+                rendered = self._render(pair.prompt, first, second)
+                base = hf_common.Rendered(rendered.text, rendered.rationale_cue, "")
+                prompts.append(hf_common.prompt_ids(self.tokenizer, base, self.config.max_length))
+                cue = rendered.answer_cue + self.suffix
+                cues.append(self.tokenizer.encode(cue, add_special_tokens=False))
+        thoughts = hf_common.generate_batched(
+            self.model,
+            self.tokenizer,
+            prompts,
+            max_new_tokens=self.config.rationale_max_tokens,
+            max_batch_tokens=self.config.max_batch_tokens,
+        )
+        sequences = [p + t + c for p, t, c in zip(prompts, thoughts, cues, strict=True)]
+        texts = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in thoughts]
+        return sequences, texts
+
+    def judge(self, pairs: list[PairInput]) -> list[dict[str, Any]]:
+        if not pairs:
+            return []
+        rationales: list[str] = []
+        if self.config.rationale:
+            sequences, rationales = self._rationale_sequences(pairs)
+            order_ab, order_ba = sequences[0::2], sequences[1::2]
+        else:
+            order_ab = [self.encode(p.prompt, p.response_a, p.response_b) for p in pairs]
+            order_ba = [self.encode(p.prompt, p.response_b, p.response_a) for p in pairs]
+        # Both orders go through the same length-sorted batches: one pass, fuller batches.
+        probs = self.first_slot_probs(order_ab + order_ba)
+        rows = []
+        for i, pair in enumerate(pairs):
+            (p_ab, mass_ab), (p_first_ba, mass_ba) = probs[i], probs[len(pairs) + i]
+            row = combine_orders(p_ab, 1 - p_first_ba, self.config.tie_band)
+            row["pair_id"] = pair.pair_id
+            row["raw_output"] = json.dumps(
+                {"label_mass_ab": round(mass_ab, 6), "label_mass_ba": round(mass_ba, 6)}
+            )
+            if min(mass_ab, mass_ba) < self.config.min_label_mass:
+                row.update(label="invalid", status="invalid")
+            if rationales:
+                first, second = rationales[2 * i], rationales[2 * i + 1]
+                row["rationale"] = f"[A shown first] {first}\n\n[B shown first] {second}"
+            rows.append(row)
+        return rows

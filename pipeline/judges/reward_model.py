@@ -1,0 +1,107 @@
+"""Reward-model backend: an AutoModelForSequenceClassification (num_labels=1) scores each
+response; p = sigmoid(r_A - r_B). Its score does not depend on the order, so both per-order
+probabilities equal p and a pair is never swap-inconsistent."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import torch
+
+from pipeline.errors import UserError
+from pipeline.judges import hf_common
+from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders, sigmoid
+from pipeline.judges.judge_config import JudgeConfig
+
+
+class RewardModelJudge:
+    def __init__(self, config: JudgeConfig):
+        from transformers import AutoModelForSequenceClassification
+
+        self.config = config
+        self.source, self.model_id, self.revision = hf_common.resolve_model(
+            config.model, config.revision
+        )
+        device = hf_common.pick_device(config.device)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                self.source,
+                revision=config.revision,
+                dtype=hf_common.pick_dtype(config.dtype, device),
+            )
+        except OSError as error:
+            raise UserError(f"cannot load the reward model '{self.source}': {error}") from error
+        if model.config.num_labels != 1:
+            raise UserError(f"{self.source}: a reward model needs num_labels=1")
+        self.model = model.to(device).eval()
+        self.tokenizer = hf_common.load_tokenizer(self.source, config.revision)
+        if self.model.config.pad_token_id is None:
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.on_progress = None
+        self._takes_positions = "position_ids" in inspect.signature(self.model.forward).parameters
+
+    @property
+    def identity(self) -> JudgeIdentity:
+        return JudgeIdentity(
+            name=self.config.name,
+            backend="reward_model",
+            model_id=self.model_id,
+            model_revision=self.revision,
+            template_hash=None,
+            label_tokens={},
+            params={
+                "max_length": self.config.max_length,
+                "dtype": self.config.dtype,
+                "tie_band": self.config.tie_band,
+            },
+            confidence_kind="reward_model",
+        )
+
+    def encode(self, prompt: str, response: str) -> list[int]:
+        if getattr(self.tokenizer, "chat_template", None):
+            messages = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": response},
+            ]
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = self.tokenizer(prompt + "\n" + response)["input_ids"]
+        return list(ids[-self.config.max_length :])
+
+    def rewards(self, sequences: list[list[int]]) -> list[float]:
+        device = next(self.model.parameters()).device
+        out = [0.0] * len(sequences)
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for batch in hf_common.make_batches(
+                [len(s) for s in sequences], self.config.max_batch_tokens
+            ):
+                rows = [sequences[i] for i in batch]
+                inputs = hf_common.left_pad(rows, pad, device)
+                if not self._takes_positions:
+                    inputs.pop("position_ids")
+                # Left padding: the model's pooled position is each row's last real token.
+                scores = self.model(**inputs).logits.float()[:, 0]
+                for index, value in zip(batch, scores.tolist(), strict=True):
+                    out[index] = value
+                if self.on_progress:
+                    self.on_progress(len(batch))
+        return out
+
+    def judge(self, pairs: list[PairInput]) -> list[dict[str, Any]]:
+        if not pairs:
+            return []
+        sequences = [self.encode(p.prompt, p.response_a) for p in pairs]
+        sequences += [self.encode(p.prompt, p.response_b) for p in pairs]
+        rewards = self.rewards(sequences)
+        rows = []
+        for i, pair in enumerate(pairs):
+            r_a, r_b = rewards[i], rewards[len(pairs) + i]
+            p = sigmoid(r_a - r_b)
+            row = combine_orders(p, p, self.config.tie_band)
+            row.update(pair_id=pair.pair_id, raw_output=json.dumps({"r_a": r_a, "r_b": r_b}))
+            rows.append(row)
+        return rows
