@@ -144,6 +144,7 @@ def start_panel() -> None:
         try:
             job_id = jobs.start_job(kind, config, user=user)
             st.session_state["train_job"] = job_id
+            st.session_state["train_follow"] = job_id  # follow the new run below
             st.success(f"job {job_id} started")
         except (UserError, PermissionError) as error:
             st.error(str(error))
@@ -169,7 +170,7 @@ def curve(frame: pd.DataFrame, names: list[str], title: str) -> None:
             tooltip=["name", "step", "value"],
         )
     )
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
 
 
 @st.fragment(run_every=3)
@@ -192,7 +193,7 @@ def progress(job_id: int) -> None:
     if is_admin and status in jobs.ACTIVE and c[3].button("Cancel", key="train_cancel"):
         try:
             jobs.cancel_job(job_id, user=user)
-            st.rerun(scope="fragment")
+            st.rerun()
         except (UserError, PermissionError) as error:
             st.error(str(error))
     st.caption(" → ".join(chain))

@@ -332,3 +332,51 @@ def supervise(job_id: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(supervise(int(sys.argv[1])))
+
+
+# --- reads and writes for the training page -----------------------------------------------------
+
+
+def make_snapshot(user: auth.AuthUser, min_confidence: float = 0.8, url: str | None = None):
+    """Export the current merged labels as a new snapshot (admin only). Returns (id, n_human,
+    n_ai)."""
+    from pipeline.merge import create_snapshot
+
+    with session_scope(url) as session:
+        auth.authorize(session, user, "admin")
+        snap = create_snapshot(session, min_confidence=min_confidence)
+        return snap.id, snap.n_human, snap.n_ai
+
+
+def snapshot_choices(session: Session, limit: int = 50) -> list[tuple[str, str]]:
+    rows = session.scalars(select(Snapshot).order_by(Snapshot.created_at.desc()).limit(limit))
+    return [
+        (s.id, f"{s.id} · {s.created_at:%Y-%m-%d %H:%M} · {s.n_human} human + {s.n_ai} AI")
+        for s in rows
+    ]
+
+
+def trained_reward_models(session: Session) -> list[tuple[str, str]]:
+    """(model folder, label) of the reward models that finished."""
+    rows = session.scalars(
+        select(TrainingJob)
+        .where(TrainingJob.kind == "reward", TrainingJob.status == "succeeded")
+        .order_by(TrainingJob.id.desc())
+    )
+    out = []
+    for job in rows:
+        acc = job.final_metrics.get("human_heldout_accuracy")
+        acc_text = f", human held-out acc {acc:.3f}" if isinstance(acc, float) else ""
+        if job.artifacts.get("model"):
+            out.append((job.artifacts["model"], f"job {job.id} ({job.snapshot_id}{acc_text})"))
+    return out
+
+
+def samples(job: TrainingJob, last: int = 8) -> list[dict[str, Any]]:
+    path = (job.artifacts or {}).get("samples") or (
+        str(Path(job.output_dir) / "samples.jsonl") if job.output_dir else None
+    )
+    if not path or not Path(path).is_file():
+        return []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()[-last:]
+    return [json.loads(line) for line in lines if line.strip()]
