@@ -1,7 +1,135 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""`rlaif argilla push|pull|sync|serve|stop`: AI labels to Argilla, human answers back.
+
+argilla itself is imported inside the commands (pipeline/argilla_sync.py), so that `rlaif --help`
+stays fast and everything else works without Argilla configured.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import typer
 
+from pipeline.commands.common import user_errors
+from pipeline.errors import UserError
+
+argilla_app = typer.Typer(
+    help="Argilla: AI labels as suggestions, human answers back (ARGILLA_API_URL/_API_KEY).",
+    no_args_is_help=True,
+)
+
+JudgeOption = typer.Option(None, "--judge", help="Judge version name (default: the newest).")
+QueueOption = typer.Option(False, "--only-queue", help="Only pairs still waiting for human labels.")
+DatasetOption = typer.Option(None, "--dataset", help="Argilla dataset (env ARGILLA_DATASET).")
+WorkspaceOption = typer.Option(
+    None, "--workspace", help="Argilla workspace (env ARGILLA_WORKSPACE)."
+)
+
+
+def _config(dataset: str | None, workspace: str | None):
+    from pipeline.argilla_config import ArgillaConfig
+
+    return ArgillaConfig.from_env(dataset=dataset, workspace=workspace).require_server()
+
+
+def _report(result, config) -> None:
+    lines = []
+    if result.pushed or result.judge is not None:
+        lines.append(
+            f"pushed {result.pushed} records to {config.workspace}/{config.dataset} "
+            f"({result.with_suggestion} with a suggestion from {result.judge or 'no judge'})"
+        )
+    if result.responses_seen:
+        lines.append(
+            f"pulled {result.labels_new} new and {result.labels_changed} changed human labels "
+            f"from {result.responses_seen} answers ({result.ignored} drafts/discarded ignored)"
+        )
+    if result.unknown_records:
+        lines.append(f"{len(result.unknown_records)} records match no pair in this database")
+    typer.echo("\n".join(lines) or "nothing to do")
+
+
+@argilla_app.command("push")
+def push_cmd(
+    judge: str | None = JudgeOption,
+    only_queue: bool = QueueOption,
+    dataset: str | None = DatasetOption,
+    workspace: str | None = WorkspaceOption,
+) -> None:
+    """Create or update the Argilla dataset: one record per pair, the AI label as suggestion."""
+    with user_errors():
+        from pipeline import argilla_sync
+
+        config = _config(dataset, workspace)
+        _report(argilla_sync.push(config, judge=judge, only_queue=only_queue), config)
+
+
+@argilla_app.command("pull")
+def pull_cmd(dataset: str | None = DatasetOption, workspace: str | None = WorkspaceOption) -> None:
+    """Read submitted Argilla responses back as human labels (idempotent)."""
+    with user_errors():
+        from pipeline import argilla_sync
+
+        config = _config(dataset, workspace)
+        _report(argilla_sync.pull(config), config)
+
+
+@argilla_app.command("sync")
+def sync_cmd(
+    judge: str | None = JudgeOption,
+    only_queue: bool = QueueOption,
+    dataset: str | None = DatasetOption,
+    workspace: str | None = WorkspaceOption,
+) -> None:
+    """Push, then pull."""
+    with user_errors():
+        from pipeline import argilla_sync
+
+        config = _config(dataset, workspace)
+        _report(argilla_sync.sync(config, judge=judge, only_queue=only_queue), config)
+
+
+@argilla_app.command("serve")
+def serve_cmd(
+    port: int = typer.Option(6900, help="Port on 127.0.0.1."),
+    home: Path | None = typer.Option(
+        None, help="Data, logs and credentials (default $RLAIF_HOME/argilla-server)."
+    ),
+    foreground: bool = typer.Option(
+        False, "--foreground", help="Stay attached; Ctrl-C stops the server."
+    ),
+) -> None:
+    """Start a local argilla-server (no Docker): own virtualenv, Debian redis, our search
+    engine. Prints the URL and the credentials. Production uses Elasticsearch via
+    docker-compose.yml."""
+    from pipeline.argilla_server import manager
+
+    with user_errors():
+        try:
+            info = manager.start(home, port, log=lambda m: typer.echo(m, err=True))
+        except manager.ServerError as error:
+            raise UserError(str(error)) from error
+        typer.echo(manager.describe(info))
+        if not foreground:
+            typer.echo("Stop it with `rlaif argilla stop`.")
+            return
+        try:
+            while manager.running(Path(info.home)):
+                time.sleep(2)
+            raise UserError("the local Argilla server stopped; logs are in " + info.home)
+        except KeyboardInterrupt:
+            manager.stop(Path(info.home))
+            typer.echo("stopped")
+
+
+@argilla_app.command("stop")
+def stop_cmd(home: Path | None = typer.Option(None, help="As given to `serve`.")) -> None:
+    """Stop the local argilla-server started by `rlaif argilla serve`."""
+    from pipeline.argilla_server import manager
+
+    typer.echo("stopped" if manager.stop(home) else "no local Argilla server was running")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(argilla_app, name="argilla")
