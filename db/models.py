@@ -159,6 +159,18 @@ class Judgment(Base):
         CheckConstraint(f"status IN {JUDGMENT_STATUSES}", name="status"),
         Index("ix_judgments_judge_status", "judge_version_id", "status"),
         Index("ix_judgments_judge_queue", "judge_version_id", "swap_inconsistent", "confidence"),
+        # Covering index for the alignment metrics: per-judge totals, the confidence histogram
+        # and the position-bias counts are index-only scans (the table rows carry raw outputs).
+        Index(
+            "ix_judgments_alignment",
+            "judge_version_id",
+            "status",
+            "label",
+            "swap_inconsistent",
+            "confidence",
+            "p_a_ab",
+            "p_a_ba",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 17:35:54.146956
+Create Date: 2026-11-23 17:53:05.247240
 """
 
 from alembic import op
@@ -235,6 +235,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('pair_id', 'judge_version_id', name=op.f('uq_judgments_pair_id'))
     )
     with op.batch_alter_table('judgments', schema=None) as batch_op:
+        batch_op.create_index('ix_judgments_alignment', ['judge_version_id', 'status', 'label', 'swap_inconsistent', 'confidence', 'p_a_ab', 'p_a_ba'], unique=False)
         batch_op.create_index('ix_judgments_judge_queue', ['judge_version_id', 'swap_inconsistent', 'confidence'], unique=False)
         batch_op.create_index('ix_judgments_judge_status', ['judge_version_id', 'status'], unique=False)
 
@@ -279,6 +280,7 @@ def downgrade() -> None:
     with op.batch_alter_table('judgments', schema=None) as batch_op:
         batch_op.drop_index('ix_judgments_judge_status')
         batch_op.drop_index('ix_judgments_judge_queue')
+        batch_op.drop_index('ix_judgments_alignment')
 
     op.drop_table('judgments')
     with op.batch_alter_table('human_labels', schema=None) as batch_op:
