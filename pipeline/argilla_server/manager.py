@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     start_parser.add_argument(
         "--print-env", action="store_true", help="print only `export` lines, for eval in shell"
     )
+    start_parser.add_argument(
+        "--print-test-env", action="store_true", help="`export` lines for the test suite"
+    )
     stop_parser = sub.add_parser("stop")
     stop_parser.add_argument("--home", type=Path)
     args = parser.parse_args(argv)
@@ -343,7 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if args.print_env:
+    if args.print_test_env:
+        test_env = {
+            "RLAIF_TEST_ARGILLA_URL": info.url,
+            "RLAIF_TEST_ARGILLA_API_KEY": info.owner_api_key,
+            "RLAIF_TEST_ARGILLA_ANNOTATOR": info.annotator_username,
+            "RLAIF_TEST_ARGILLA_ANNOTATOR_API_KEY": info.annotator_api_key,
+        }
+        print("\n".join(f"export {k}={v}" for k, v in test_env.items()))
+    elif args.print_env:
         print("\n".join(f"export {k}={v}" for k, v in info.env().items()))
     else:
         print(describe(info))

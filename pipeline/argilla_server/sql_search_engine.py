@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -76,10 +77,23 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _in_range(value: Any, ge: float | None, le: float | None) -> bool:
-    if value is None or isinstance(value, (list, dict, str)):
+def _in_range(value: Any, ge: Any, le: Any) -> bool:
+    if value is None or isinstance(value, (list, dict, bool)):
         return False
-    return (ge is None or value >= ge) and (le is None or value <= le)
+
+    def coerce(bound: Any) -> Any:
+        # The API sends dates as ISO strings and numbers as floats (or numeric strings).
+        if isinstance(bound, str) and isinstance(value, datetime):
+            return datetime.fromisoformat(bound.replace("Z", "+00:00")).replace(tzinfo=None)
+        if isinstance(bound, str) and isinstance(value, (int, float)):
+            return float(bound)
+        return bound
+
+    try:
+        low, high = coerce(ge), coerce(le)
+        return (low is None or value >= low) and (high is None or value <= high)
+    except (TypeError, ValueError):
+        return False
 
 
 def _responses_for(row: _Row, scope: ResponseFilterScope) -> list[dict]:
