@@ -46,10 +46,12 @@ def judgment_panel(judgments: list[JudgmentView], *, key: str) -> None:
         with st.container(border=True, key=f"{key}_{j.judge_version_id}"):
             label = j.label or j.status
             st.markdown(f"**{j.judge_name}**: AI label **{label}**")
-            cols = st.columns(3)
-            cols[0].metric("p(A)", fmt(j.p_a), help="P(A preferred), both orders combined")
-            cols[1].metric("p(A), A first", fmt(j.p_a_ab))
-            cols[2].metric("p(A), A second", fmt(j.p_a_ba))
+            st.markdown(
+                "| | p(A) |\n|---|---|\n"
+                f"| both orders | **{fmt(j.p_a)}** |\n"
+                f"| A shown first | {fmt(j.p_a_ab)} |\n"
+                f"| A shown second | {fmt(j.p_a_ba)} |"
+            )
             notes = [f"confidence {fmt(j.confidence)}"]
             if j.swap_inconsistent:
                 notes.append("**swap-inconsistent**: the answer flipped with the order")

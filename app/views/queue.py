@@ -89,23 +89,9 @@ if not items:
 pair = items[0]
 count = f"{COUNT_CAP:,}+" if waiting > COUNT_CAP else f"{waiting:,}"
 st.caption(
-    f"{count} pairs wait for you · pair {pair.external_id} (id {pair.pair_id}, source "
+    f"{count} pair(s) wait for you · pair {pair.external_id} (id {pair.pair_id}, source "
     f"{pair.source}) · why here: {pair.reason} · {pair.human_label_count}/{k} human labels"
 )
-plain = st.toggle("Show as plain text", key="queue_plain")
-text_box("Prompt", pair.prompt, height=160, key="queue_prompt", plain=plain)
-left, right, side = st.columns([5, 5, 3])
-with left:
-    text_box("Response A", pair.response_a, key="queue_resp_a", plain=plain)
-with right:
-    text_box("Response B", pair.response_b, key="queue_resp_b", plain=plain)
-with side:
-    st.markdown("**AI judgment**")
-    judgment_panel(pair.judgments, key="queue_judgment")
-    if pair.meta:
-        with st.expander("Metadata"):
-            st.json(pair.meta)
-
 if can_write(user):
     cols = st.columns(4)
     for col, (label, title, key) in zip(cols, ANSWERS, strict=False):
@@ -130,6 +116,20 @@ if can_write(user):
     st.caption("Keys: **a** A better · **b** B better · **t** tie · **s** skip")
 else:
     st.info("You are a viewer: you can read the queue but not label.")
+
+plain = st.toggle("Show as plain text", key="queue_plain")
+text_box("Prompt", pair.prompt, height=160, key="queue_prompt", plain=plain)
+left, right, side = st.columns([5, 5, 3])
+with left:
+    text_box("Response A", pair.response_a, key="queue_resp_a", plain=plain)
+with right:
+    text_box("Response B", pair.response_b, key="queue_resp_b", plain=plain)
+with side:
+    st.markdown("**AI judgment**")
+    judgment_panel(pair.judgments, key="queue_judgment")
+    if pair.meta:
+        with st.expander("Metadata"):
+            st.json(pair.meta)
 
 if user.role == "admin":
     with st.expander("Queue settings (admin)"), st.form("queue_settings"):
