@@ -100,9 +100,10 @@ def serve_cmd(
         False, "--foreground", help="Stay attached; Ctrl-C stops the server."
     ),
 ) -> None:
-    """Start a local argilla-server (no Docker): own virtualenv, Debian redis, our search
-    engine. Prints the URL and the credentials. Production uses Elasticsearch via
-    docker-compose.yml."""
+    """Start a local argilla-server (no Docker) and print its URL and credentials.
+
+    It has its own virtualenv, Debian's redis-server and a small SQL search engine of ours;
+    production uses Elasticsearch via docker-compose.yml."""
     from pipeline.argilla_server import manager
 
     with user_errors():
