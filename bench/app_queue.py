@@ -1,0 +1,323 @@
+"""The review app's server time with 1 M pairs in SQLite (issue 4's targets).
+
+Targets: the queue page's first render < 1 s (server time), a label action < 200 ms. Also
+timed: the browse page (first page, a deep page, a text search) and the home page.
+
+Builds a SQLite database with bulk Core inserts: 1 M pairs over 50 k prompts, one judge on every
+pair (3 % swap-inconsistent), a second judge on 100 k pairs, 50 k human labels. The queue
+columns are computed here with the rules of db/pair_state.py (running refresh_pair_state over
+1 M rows would only slow the build); a check at the end recomputes them with the real code for
+a sample of pairs and fails if they differ.
+
+    .venv/bin/python bench/app_queue.py [--pairs 1000000] [--repeats 5] [--db PATH]
+
+With --db PATH an existing benchmark database is reused (built there when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_QUEUE_S = 1.0
+TARGET_LABEL_S = 0.2
+CHUNK = 50_000
+N_PROMPTS = 50_000
+RESPONSES_PER_PROMPT = 10
+
+
+def build(url: str, n_pairs: int, seed: int = 11) -> None:
+    import numpy as np
+    from sqlalchemy import insert
+
+    from db.models import HumanLabel, JudgeVersion, Judgment, Pair, Prompt, Response, User
+    from db.session import get_engine, upgrade_database
+    from pipeline.auth import hash_password
+
+    upgrade_database(url)
+    engine = get_engine(url)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    filler = "The answer explains the steps in order and gives one example. " * 3
+    with engine.begin() as conn:
+        conn.execute(
+            insert(User),
+            [
+                {
+                    "username": "bench",
+                    "password_hash": hash_password("bench-pass"),
+                    "role": "reviewer",
+                }
+            ],
+        )
+        conn.execute(
+            insert(Prompt),
+            [
+                {"id": i + 1, "text": f"Question {i}: how do I do task {i}?", "text_hash": f"p{i}"}
+                for i in range(N_PROMPTS)
+            ],
+        )
+        for start in range(0, N_PROMPTS * RESPONSES_PER_PROMPT, CHUNK):
+            conn.execute(
+                insert(Response),
+                [
+                    {
+                        "id": r + 1,
+                        "prompt_id": r // RESPONSES_PER_PROMPT + 1,
+                        "text": f"Response {r}. {filler}",
+                        "text_hash": f"r{r}",
+                    }
+                    for r in range(start, min(start + CHUNK, N_PROMPTS * RESPONSES_PER_PROMPT))
+                ],
+            )
+        for j in (1, 2):
+            conn.execute(
+                insert(JudgeVersion),
+                [
+                    {
+                        "id": j,
+                        "name": f"bench-judge-{j}",
+                        "fingerprint": f"f{j}",
+                        "backend": "import",
+                        "model_id": f"m{j}",
+                        "confidence_kind": "imported",
+                    }
+                ],
+            )
+    labels = np.array(["A", "B", "tie"])
+    label1 = rng.choice(3, n_pairs, p=[0.45, 0.45, 0.10])
+    conf1 = rng.uniform(0.5, 1.0, n_pairs).round(4)
+    swap = rng.random(n_pairs) < 0.03
+    has2 = rng.random(n_pairs) < 0.10
+    label2 = np.where(rng.random(n_pairs) < 0.8, label1, rng.choice(3, n_pairs))
+    conf2 = rng.uniform(0.5, 1.0, n_pairs).round(4)
+    human = rng.random(n_pairs) < 0.05
+    label_h = np.where(rng.random(n_pairs) < 0.75, label1, rng.choice(3, n_pairs))
+    with engine.begin() as conn:
+        for start in range(0, n_pairs, CHUNK):
+            pairs, judgments, humans = [], [], []
+            for i in range(start, min(start + CHUNK, n_pairs)):
+                prompt = i % N_PROMPTS
+                a, b = rng.choice(RESPONSES_PER_PROMPT, 2, replace=False)
+                disagree = bool(has2[i] and label2[i] != label1[i])
+                contra = bool(
+                    human[i] and (label_h[i] != label1[i] or (has2[i] and label_h[i] != label2[i]))
+                )
+                tier = 0 if swap[i] else 1 if disagree else 2 if contra else 3
+                pairs.append(
+                    {
+                        "id": i + 1,
+                        "external_id": f"x{i}",
+                        "prompt_id": prompt + 1,
+                        "response_a_id": prompt * RESPONSES_PER_PROMPT + int(a) + 1,
+                        "response_b_id": prompt * RESPONSES_PER_PROMPT + int(b) + 1,
+                        "source": f"src{i % 4}",
+                        "metadata": {"domain": f"d{i % 7}"},
+                        "content_hash": f"h{i}",
+                        "human_label_count": int(human[i]),
+                        "human_consensus": labels[label_h[i]] if human[i] else None,
+                        "swap_inconsistent": bool(swap[i]),
+                        "judge_disagreement": disagree,
+                        "contradicts_human": contra,
+                        "min_confidence": float(min(conf1[i], conf2[i]) if has2[i] else conf1[i]),
+                        "queue_tier": tier,
+                        "version": 1,
+                    }
+                )
+                l1 = labels[label1[i]]
+                judgments.append(_judgment(i, 1, l1, conf1[i], bool(swap[i])))
+                if has2[i]:
+                    judgments.append(_judgment(i, 2, labels[label2[i]], conf2[i], False))
+                if human[i]:
+                    humans.append(
+                        {
+                            "pair_id": i + 1,
+                            "annotator": "someone-else",
+                            "label": labels[label_h[i]],
+                            "source": "import",
+                        }
+                    )
+            conn.execute(insert(Pair), pairs)
+            conn.execute(insert(Judgment), judgments)
+            if humans:
+                conn.execute(insert(HumanLabel), humans)
+            print(
+                f"  built {start + len(pairs):,} pairs ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
+def _judgment(i: int, judge: int, label: str, confidence: float, swap: bool) -> dict:
+    p_a = confidence if label == "A" else 1 - confidence if label == "B" else 0.5
+    return {
+        "pair_id": i + 1,
+        "judge_version_id": judge,
+        "label": label,
+        "p_a": float(p_a),
+        "confidence": float(confidence),
+        "p_a_ab": float(p_a),
+        "p_a_ba": float(p_a),
+        "swap_inconsistent": swap,
+        "status": "ok",
+    }
+
+
+def check_state(url: str, n_pairs: int) -> None:
+    """The queue columns written by build() equal what refresh_pair_state computes."""
+    import random
+
+    from sqlalchemy import select
+
+    from db.models import Pair
+    from db.pair_state import refresh_pair_state
+    from db.session import get_sessionmaker
+
+    ids = random.Random(3).sample(range(1, n_pairs + 1), 2000)
+    cols = (
+        Pair.id,
+        Pair.queue_tier,
+        Pair.min_confidence,
+        Pair.human_label_count,
+        Pair.human_consensus,
+        Pair.judge_disagreement,
+        Pair.contradicts_human,
+    )
+    with get_sessionmaker(url)() as session:
+        before = session.execute(select(*cols).where(Pair.id.in_(ids))).all()
+        refresh_pair_state(session, ids)
+        after = session.execute(select(*cols).where(Pair.id.in_(ids))).all()
+        session.rollback()
+    if sorted(before) != sorted(after):
+        raise SystemExit("benchmark database is inconsistent with db/pair_state.py")
+
+
+def timed(fn, repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--db", type=Path, default=None)
+    args = parser.parse_args(argv)
+    path = args.db or Path(tempfile.mkdtemp(prefix="rlaif_bench_app_")) / "bench.db"
+    url = f"sqlite:///{path}"
+    os.environ["RLAIF_DATABASE_URL"] = url
+    os.environ.setdefault("RLAIF_HOME", str(path.parent))
+    if not path.exists():
+        print(f"building {args.pairs:,} pairs in {path} ...", flush=True)
+        build(url, args.pairs)
+    from sqlalchemy import func, select
+
+    from db.models import Pair
+    from db.session import session_scope
+    from pipeline.auth import AuthUser
+    from pipeline.review import browse, queue
+    from pipeline.review.overview import overview
+
+    with session_scope(url) as session:
+        n_pairs = session.scalar(select(func.count()).select_from(Pair))
+    check_state(url, n_pairs)
+    user = AuthUser(id=1, username="bench", role="reviewer")
+    print(f"database: {path} ({path.stat().st_size / 2**20:,.0f} MiB, {n_pairs:,} pairs)")
+    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+    from streamlit.testing.v1 import AppTest
+
+    def render(page: str):
+        def run() -> None:
+            at = AppTest.from_file(str(ROOT / "app" / "views" / f"{page}.py"), default_timeout=60)
+            at.session_state["auth_user"] = user
+            at.run()
+            assert not at.exception, at.exception
+
+        return run
+
+    def queue_data() -> None:
+        with session_scope(url) as session:
+            queue.filter_choices(session)
+            queue.next_pairs(session, username="bench")
+            queue.queue_size(session, username="bench")
+
+    with session_scope(url) as session:
+        labelled = iter(
+            queue.queue_pair_ids(session, username="bench", limit=10 * args.repeats + 10)
+        )
+
+    def label_action() -> None:
+        with session_scope(url) as session:
+            queue.record_label(session, user=user, pair_id=next(labelled), label="A")
+
+    def label_and_next() -> None:
+        label_action()
+        with session_scope(url) as session:
+            queue.next_pairs(session, username="bench")
+
+    def filtered() -> None:
+        with session_scope(url) as session:
+            queue.next_pairs(
+                session,
+                username="bench",
+                filters=queue.QueueFilters(
+                    judge_version_id=2,
+                    source="src1",
+                    meta_key="domain",
+                    meta_value="d3",
+                    min_confidence=0.6,
+                    max_confidence=0.9,
+                ),
+            )
+
+    def browse_at(**kw):
+        def run() -> None:
+            with session_scope(url) as session:
+                browse.browse(session, **kw)
+
+        return run
+
+    def home() -> None:
+        with session_scope(url) as session:
+            overview(session, username="bench")
+
+    render("queue")()  # the first AppTest import of streamlit costs seconds: not a page cost
+    rows = [
+        ("queue page render (AppTest, server)", render("queue"), TARGET_QUEUE_S),
+        ("queue data functions", queue_data, TARGET_QUEUE_S),
+        ("queue, all filters", filtered, TARGET_QUEUE_S),
+        ("label action (record + commit)", label_action, TARGET_LABEL_S),
+        ("label + load next pair", label_and_next, TARGET_LABEL_S),
+        ("browse page 1", browse_at(), None),
+        ("browse page 2,000 (offset 100k)", browse_at(page=2000), None),
+        ("browse text search", browse_at(filters=browse.BrowseFilters(text="task 49999?")), None),
+        ("home data", home, None),
+        ("home page render (AppTest)", render("home"), None),
+    ]
+    print(f"\n{'measurement':<40} {'median':>9} {'target':>8} {'ratio':>7}   runs")
+    for name, fn, target in rows:
+        median, runs = timed(fn, args.repeats)
+        ratio = f"{median / target:.2f}" if target else "–"
+        tgt = f"{target * 1000:.0f} ms" if target else "–"
+        print(
+            f"{name:<40} {median * 1000:>6.1f} ms {tgt:>8} {ratio:>7}   "
+            + " ".join(f"{t * 1000:.0f}" for t in runs)
+        )
+
+
+if __name__ == "__main__":
+    main()
