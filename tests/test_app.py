@@ -190,3 +190,20 @@ def test_users_page_admin(app_db):
     assert "last active admin" in at.error[0].value
     with session_scope() as session:
         assert auth.authenticate(session, "nina", "password-9").role == "viewer"
+
+
+def test_router_pages_and_sample_to_queue(app_db):
+    at = AppTest.from_file(str(APP / "main.py"), default_timeout=60).run()
+    at.text_input(key="sign_in_username").input("rita")
+    at.text_input(key="sign_in_password").input(PASSWORD)
+    at.button[0].click().run()
+    at.switch_page("views/audit.py").run()
+    assert not at.exception and at.title[0].value == "Spot-check sample"
+    at.number_input(key="audit_size").set_value(2)
+    at.button(key="audit_draw").click().run()
+    at.button(key="audit_label_sample").click().run()
+    assert not at.exception and at.title[0].value == "Review queue"
+    assert "Labelling spot-check sample #1 only." in at.info[0].value
+    # A reviewer gets no Users page: the router does not even register it.
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("views/users.py")

@@ -51,8 +51,8 @@ def app(
         with session_scope() as session:  # migrate before the first page asks
             has_admin = auth.any_admin(session)
         typer.echo(f"database: {database_url()}")
-        if not has_admin:
-            typer.echo("No admin yet: create one with `rlaif users bootstrap-admin`.")
+        if not has_admin:  # first run: nobody could sign in, so create the admin now
+            _bootstrap_admin()
         typer.echo(f"serving on http://{address}:{port}  (Ctrl+C stops)")
         env = {**os.environ, "PYTHONPATH": str(APP_MAIN.parents[1])}
         try:
@@ -129,29 +129,33 @@ def users_set(
         typer.echo(summary)
 
 
+def _bootstrap_admin() -> None:
+    from db.session import rlaif_home, session_scope
+    from pipeline import auth
+
+    path = rlaif_home() / ADMIN_PASSWORD_FILE
+    with session_scope() as session:
+        if auth.any_admin(session):
+            typer.echo("An admin already exists.")
+            if path.exists():
+                typer.echo(f"The bootstrap admin's password is in {path}")
+            return
+        password = auth.random_password()
+        auth.create_user(session, username="admin", password=password, role="admin")
+        # Written inside the transaction: if the file cannot be written, no admin is created.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(password + "\n")
+    typer.echo("Created the admin user `admin`.")
+    typer.echo(f"Its password is in {path} (readable only by you).")
+    typer.echo("Start the app with `rlaif app` and sign in as admin with that password.")
+
+
 @users_app.command("bootstrap-admin")
 def users_bootstrap_admin() -> None:
     """Create the first admin (`admin`, random password saved to RLAIF_HOME) if none exists."""
     with user_errors():
-        from db.session import rlaif_home, session_scope
-        from pipeline import auth
-
-        path = rlaif_home() / ADMIN_PASSWORD_FILE
-        with session_scope() as session:
-            if auth.any_admin(session):
-                typer.echo("An admin already exists.")
-                if path.exists():
-                    typer.echo(f"The bootstrap admin's password is in {path}")
-                return
-            password = auth.random_password()
-            auth.create_user(session, username="admin", password=password, role="admin")
-            # Written inside the transaction: if the file cannot be written, no admin is created.
-            path.touch(mode=0o600, exist_ok=True)
-            path.chmod(0o600)
-            path.write_text(password + "\n")
-        typer.echo("Created the admin user `admin`.")
-        typer.echo(f"Its password is in {path} (readable only by you).")
-        typer.echo("Start the app with `rlaif app` and sign in as admin with that password.")
+        _bootstrap_admin()
 
 
 def register(app_: typer.Typer) -> None:
