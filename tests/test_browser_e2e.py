@@ -71,6 +71,8 @@ def server(sqlite_url, rlaif_home, tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
+        # No admin existed, so the first `rlaif app` created one and saved its password.
+        assert (rlaif_home / "admin-password.txt").exists()
         yield url, expected
     finally:
         os.killpg(process.pid, signal.SIGTERM)

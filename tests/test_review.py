@@ -265,3 +265,19 @@ def test_audit_sample_estimate_by_hand(session):
         )
         == []
     )
+
+
+def test_role_checks_read_the_database(session, world):
+    alice = world["alice"]
+    auth.require_role(alice, "reviewer", "admin")
+    with pytest.raises(PermissionError, match="alice is a reviewer"):
+        auth.require_role(alice, "admin")
+    # Demoted after signing in: the stale AuthUser still says reviewer, the database does not.
+    auth.update_user(session, username="alice", actor=world["root"], role="viewer")
+    with pytest.raises(PermissionError, match="viewer"):
+        queue.record_label(session, user=alice, pair_id=world["pairs"][0], label="A")
+    auth.update_user(session, username="alice", actor=world["root"], role="reviewer", active=False)
+    with pytest.raises(PermissionError, match="no longer active"):
+        queue.record_label(session, user=alice, pair_id=world["pairs"][0], label="A")
+    with pytest.raises(PermissionError):
+        auth.update_user(session, username="carol", actor=world["carol"], role="admin")
