@@ -1,6 +1,7 @@
 """The alignment dashboard's data: calibration, thresholds, drift, PPI and position bias.
 
-Everything starts from a handful of GROUP BY queries (pipeline/alignment_sql.py); the figures
+Everything starts from four GROUP BY queries (pipeline/metrics.py, pipeline/alignment_sql.py);
+the figures
 are derived from those small aggregates in Python, so the page costs a few index-driven scans
 however many pairs there are. The human reference of a pair is the one of pipeline/metrics.py
 (override, else strict-majority consensus), so every number here agrees with `rlaif metrics`.
@@ -28,26 +29,36 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from pipeline import alignment_sql as q
-from pipeline.metrics import compute_metrics, resolve_judges
-
-FINE_BINS = q.FINE_BINS  # the SQL histograms count confidence in steps of 1/FINE_BINS
-
+from pipeline.metrics import (
+    FINE_BINS,
+    ReferenceRow,
+    classify,
+    metrics_from,
+    pool_counts,
+    reference_rows,
+    resolve_judges,
+)
 
 # --- reliability diagram --------------------------------------------------------------------
 
 
-def reliability(compared_hist: Sequence[q.ComparedBin], bins: int = 10) -> dict[str, Any]:
-    """Reliability diagram rows and ECE from the fine histogram of compared pairs."""
+def _compared(rows: Sequence[ReferenceRow]) -> list[ReferenceRow]:
+    """Detailed reference rows with a valid AI label of known confidence."""
+    return [r for r in rows if r.fine_bin is not None and classify(r.status, r.label) == "valid"]
+
+
+def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> dict[str, Any]:
+    """Reliability diagram rows and ECE from one judge's detailed reference rows."""
     if bins <= 0 or FINE_BINS % bins:
         raise ValueError(f"bins must divide {FINE_BINS}")
     n = [0] * bins
     conf_sum = [0.0] * bins
     agree = [0] * bins
-    for row in compared_hist:
+    for row in _compared(references):
         coarse = min(row.fine_bin * bins // FINE_BINS, bins - 1)
         n[coarse] += row.n
         conf_sum[coarse] += row.confidence_sum
-        agree[coarse] += row.agree
+        agree[coarse] += row.n if row.label == row.reference else 0
     total = sum(n)
     rows, ece = [], 0.0
     for b in range(bins):
@@ -72,26 +83,25 @@ def reliability(compared_hist: Sequence[q.ComparedBin], bins: int = 10) -> dict[
 
 
 def threshold_curve(
-    compared_hist: Sequence[q.ComparedBin],
-    pool_hist: Sequence[q.PoolBin],
-    step: float = 0.05,
+    references: Sequence[ReferenceRow], pool: q.PoolScan, step: float = 0.05
 ) -> list[dict[str, Any]]:
     """Per threshold t: agreement of the auto-accepted AI labels with the humans, and the share
     of the judge's judged pairs that would go to human review."""
     step_bins = round(step * FINE_BINS)
     if step_bins <= 0 or FINE_BINS % step_bins:
         raise ValueError(f"step must be a multiple of 1/{FINE_BINS} that divides 1")
-    judged = sum(row.n for row in pool_hist)
+    judged = sum(row.n for row in pool.bins)
     accepted_at = [0] * (FINE_BINS + 2)
     compared_at = [0] * (FINE_BINS + 2)
     agree_at = [0] * (FINE_BINS + 2)
-    for row in pool_hist:
-        if row.eligible and row.fine_bin is not None:
+    for row in pool.bins:
+        eligible = classify(row.status, row.label) == "valid" and not row.swap_inconsistent
+        if eligible and row.fine_bin is not None:
             accepted_at[row.fine_bin] += row.n
-    for row in compared_hist:
-        if row.eligible:
+    for row in _compared(references):
+        if not row.swap_inconsistent:
             compared_at[row.fine_bin] += row.n
-            agree_at[row.fine_bin] += row.agree
+            agree_at[row.fine_bin] += row.n if row.label == row.reference else 0
     # Suffix sums: "confidence >= t" is "fine bin >= t * FINE_BINS".
     for k in range(FINE_BINS - 1, -1, -1):
         accepted_at[k] += accepted_at[k + 1]
@@ -171,26 +181,26 @@ def across_versions(
 # --- position bias --------------------------------------------------------------------------
 
 
-def position_bias(bias: q.BiasCounts) -> dict[str, Any]:
+def position_bias(pool: q.PoolScan) -> dict[str, Any]:
     """Swap-inconsistency rate and how often the judge picks A in each presentation order."""
-    both = bias.both_orders
+    both = pool.both_orders
 
     def share(count: int) -> float | None:
         return count / both if both else None
 
-    first, second = share(bias.picks_a_first), share(bias.picks_a_second)
+    first, second = share(pool.picks_a_first), share(pool.picks_a_second)
     return {
         "judged_both_orders": both,
-        "swap_inconsistent": bias.swap_inconsistent,
+        "swap_inconsistent": pool.swap_inconsistent,
         "swap_inconsistency_rate": (
-            bias.swap_inconsistent / bias.swap_known if bias.swap_known else None
+            pool.swap_inconsistent / pool.swap_known if pool.swap_known else None
         ),
         # P(pick A | A shown first) and P(pick A | A shown second); equal for an unbiased judge.
         "pick_a_when_first": first,
         "pick_a_when_second": second,
         "position_bias": first - second if both else None,
         # Share of decisions that went to whichever response was shown first.
-        "first_slot_rate": (bias.picks_a_first + bias.picks_b_second) / (2 * both)
+        "first_slot_rate": (pool.picks_a_first + pool.picks_b_second) / (2 * both)
         if both
         else None,
     }
@@ -242,10 +252,11 @@ def ppi_interval(
 def ppi_preferred_a(
     session: Session,
     judge_version_id: int,
+    pool: q.PoolScan,
+    references: Sequence[ReferenceRow],
     *,
     sample_id: int | None = None,
     alpha: float = 0.05,
-    pool_labels: dict[str | None, int] | None = None,
 ) -> dict[str, Any]:
     """PPI interval for the pool-wide rate "A is preferred", next to the naive AI-only estimate.
 
@@ -255,21 +266,34 @@ def ppi_preferred_a(
     an audit sample."""
     import numpy as np
 
-    counts = (
-        pool_labels if pool_labels is not None else q.pool_label_counts(session, judge_version_id)
+    n_pool = sum(row.n for row in pool.bins)
+    n_valid = sum(row.n for row in pool.bins if classify(row.status, row.label) == "valid")
+    n_a = sum(
+        row.n
+        for row in pool.bins
+        if row.label == "A" and classify(row.status, row.label) == "valid"
     )
-    n_pool = sum(counts.values())
-    n_a = counts.get("A", 0)
     yhat_pool = np.zeros(n_pool)
     yhat_pool[:n_a] = 1.0
-    labelled = q.spot_checked(session, judge_version_id, sample_id)
-    y = [1.0 if row.reference == "A" else 0.0 for row in labelled]
-    yhat = [1.0 if row.ai_label == "A" else 0.0 for row in labelled]
-    weights = [row.weight for row in labelled] if sample_id is not None else None
+    if sample_id is None:
+        cells = [
+            q.SpotCheckCell(
+                row.reference == "A",
+                row.label == "A" and classify(row.status, row.label) == "valid",
+                1.0,
+                row.n,
+            )
+            for row in references
+        ]
+    else:
+        cells = q.sample_cells(session, judge_version_id, sample_id)
+    counts = np.array([cell.n for cell in cells], dtype=int)
+    y = np.repeat([float(cell.human_a) for cell in cells], counts)
+    yhat = np.repeat([float(cell.ai_a) for cell in cells], counts)
+    weights = None if sample_id is None else np.repeat([cell.weight for cell in cells], counts)
     result = ppi_interval(y, yhat, yhat_pool, weights=weights, alpha=alpha)
 
     # Naive: take the valid AI labels as the truth (what one would report without humans).
-    n_valid = sum(counts.get(label, 0) for label in ("A", "B", "tie"))
     naive = None
     if n_valid:
         rate = n_a / n_valid
@@ -278,11 +302,32 @@ def ppi_preferred_a(
     return {
         **result,
         "alpha": alpha,
-        "sample": "all human-referenced pairs"
-        if sample_id is None
-        else f"audit sample {sample_id}",
+        "sample": f"audit sample {sample_id}" if sample_id else "all human-referenced pairs",
         "naive_ai_only": naive,
     }
+
+
+def audit_samples(session: Session) -> list[dict[str, Any]]:
+    """Stored audit samples, newest first (for choosing the PPI's spot-check set)."""
+    from sqlalchemy import select
+
+    from db.models import AuditSample
+
+    query = select(
+        AuditSample.id, AuditSample.name, AuditSample.judge_version_id, AuditSample.size
+    ).order_by(AuditSample.id.desc())
+    return [
+        {"id": i, "name": name, "judge_version_id": judge_id, "size": size}
+        for i, name, judge_id, size in session.execute(query)
+    ]
+
+
+def default_sample_id(samples: Sequence[dict[str, Any]], judge_version_id: int) -> int | None:
+    """The newest audit sample drawn for this judge (or for no particular judge), else None."""
+    for sample in samples:
+        if sample["judge_version_id"] in (judge_version_id, None):
+            return sample["id"]
+    return None
 
 
 # --- the whole page -------------------------------------------------------------------------
@@ -319,35 +364,50 @@ def alignment_report(
     time_bucket: str = "week",
     sample_ids: dict[int, int | None] | None = None,
     alpha: float = 0.05,
+    common_pairs: bool = True,
 ) -> AlignmentReport:
     """Everything the alignment page shows, for the named judge versions (all when empty).
 
-    `sample_ids` maps a judge version id to the audit sample used for its PPI interval."""
+    `sample_ids` maps a judge version id to the audit sample used for its PPI interval.
+    `common_pairs` adds the like-for-like comparison of versions (one more join)."""
     judges = resolve_judges(session, judge_names)
-    metrics = compute_metrics(session, [j.name for j in judges]) if judges else []
+    report = AlignmentReport()
+    if not judges:
+        return report
     ids = [j.id for j in judges]
     names = {j.id: j.name for j in judges}
-    compared = q.compared_histogram(session, ids)
-    pool, bias, labels = q.pool_histogram(session, ids)
-    report = AlignmentReport()
+    pool = q.pool_scan(session, ids)
+    references = reference_rows(session, ids, detailed=True)
+    # The metrics come from the same aggregates as `rlaif metrics`, through the same function.
+    totals: dict[tuple[int, str | None, str | None], int] = defaultdict(int)
+    for judge_id, scan in pool.items():
+        for row in scan.bins:
+            totals[(judge_id, row.status, row.label)] += row.n
+    metrics = metrics_from(judges, pool_counts(session), totals, references)
+    by_judge: dict[int, list[ReferenceRow]] = {i: [] for i in ids}
+    for row in references:
+        by_judge[row.judge_version_id].append(row)
     for judge, m in zip(judges, metrics, strict=True):
+        refs = by_judge[judge.id]
         report.judges.append(
             JudgeAlignment(
                 judge=judge.name,
                 judge_version_id=judge.id,
                 metrics=m,
-                reliability=reliability(compared[judge.id], bins),
-                thresholds=threshold_curve(compared[judge.id], pool[judge.id], threshold_step),
-                bias=position_bias(bias[judge.id]),
+                reliability=reliability(refs, bins),
+                thresholds=threshold_curve(refs, pool[judge.id], threshold_step),
+                bias=position_bias(pool[judge.id]),
                 ppi=ppi_preferred_a(
                     session,
                     judge.id,
+                    pool[judge.id],
+                    refs,
                     sample_id=(sample_ids or {}).get(judge.id),
                     alpha=alpha,
-                    pool_labels=labels[judge.id],
                 ),
             )
         )
     report.over_time = agreement_over_time(q.daily_agreement(session, ids), names, time_bucket)
-    report.across_versions = across_versions(metrics, q.common_pair_agreement(session, ids))
+    common = q.common_pair_agreement(session, ids) if common_pairs else {}
+    report.across_versions = across_versions(metrics, common)
     return report

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import Integer, Join, and_, case, func, literal, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from db.models import LABELS, JudgeVersion, Judgment, Pair
 from pipeline.errors import UserError
@@ -36,13 +39,51 @@ def human_reference():
     return func.coalesce(Pair.override_label, Pair.human_consensus)
 
 
+def has_human_reference():
+    # Spelled as an OR of the two columns (not `coalesce(...) IS NOT NULL`) so either column's
+    # index can serve it.
+    return or_(Pair.human_consensus.is_not(None), Pair.override_label.is_not(None))
+
+
 def judgment_class():
-    """SQL expression: 'valid', 'invalid' or 'failed' for a judgment row."""
+    """SQL expression: 'valid', 'invalid' or 'failed' for a judgment row (see classify)."""
     return case(
         (Judgment.status == "failed", literal("failed")),
         (and_(Judgment.status == "ok", Judgment.label.in_(LABELS)), literal("valid")),
         else_=literal("invalid"),
     )
+
+
+def classify(status: str | None, label: str | None) -> str:
+    """The same classes as judgment_class(), for rows already aggregated by status and label."""
+    if status == "failed":
+        return "failed"
+    return "valid" if status == "ok" and label in LABELS else "invalid"
+
+
+class _PairsFirstJoin(Join):
+    """`pairs JOIN judgments` that SQLite must execute pairs-first.
+
+    Without statistics (no ANALYZE) SQLite drives the join from judgments through the
+    judge_version_id index: 1 M rows for 2 judges. Driving from the pairs instead (a scan of
+    the pairs, then one probe of the unique (pair_id, judge_version_id) index each) reads only
+    the judgments of human-referenced pairs. SQLite documents CROSS JOIN as the way to pin the
+    order; other databases get a plain JOIN and plan it from their statistics."""
+
+    inherit_cache = True
+
+
+@compiles(_PairsFirstJoin, "sqlite")
+def _pairs_first_sqlite(element, compiler, **kw):
+    kw["asfrom"] = True
+    left, right = (compiler.process(side, **kw) for side in (element.left, element.right))
+    kw.pop("asfrom")
+    return f"{left} CROSS JOIN {right} ON {compiler.process(element.onclause, **kw)}"
+
+
+def referenced_judgments():
+    """FROM clause: human-referenced pairs joined to their judgments, pairs first."""
+    return _PairsFirstJoin(Pair.__table__, Judgment.__table__, Judgment.pair_id == Pair.id)
 
 
 def cohen_kappa(confusion: dict[str, dict[str, int]]) -> float | None:
@@ -79,14 +120,14 @@ def resolve_judges(session: Session, names: Sequence[str] | None = None) -> list
 
 def pool_counts(session: Session) -> dict[str, int]:
     """Pair-level human counts, the same for every judge version (one aggregate query)."""
-    reference = human_reference()
+    referenced = has_human_reference()
     row = session.execute(
         select(
             func.count(),
             func.count(Pair.id).filter(Pair.human_label_count > 0),
-            func.count(Pair.id).filter(reference.is_not(None)),
+            func.count(Pair.id).filter(referenced),
             func.count(Pair.id).filter(Pair.override_label.is_not(None)),
-            func.count(Pair.id).filter(Pair.human_label_count > 0, reference.is_(None)),
+            func.count(Pair.id).filter(Pair.human_label_count > 0, ~referenced),
         )
     ).one()
     return {
@@ -98,6 +139,95 @@ def pool_counts(session: Session) -> dict[str, int]:
     }
 
 
+# (judge_version_id, status, label) -> count
+Totals = dict[tuple[int, str | None, str | None], int]
+
+
+def judgment_totals(session: Session, ids: Sequence[int]) -> Totals:
+    """Judgments per judge, status and label: an index-only scan of ix_judgments_alignment."""
+    query = (
+        select(Judgment.judge_version_id, Judgment.status, Judgment.label, func.count())
+        .where(Judgment.judge_version_id.in_(ids))
+        .group_by(Judgment.judge_version_id, Judgment.status, Judgment.label)
+    )
+    return {(j, status, label): n for j, status, label, n in session.execute(query)}
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """Judgments of human-referenced pairs, aggregated. `fine_bin` and `swap_inconsistent` are
+    None unless the detailed form was asked for (the alignment page needs them)."""
+
+    judge_version_id: int
+    reference: str
+    status: str | None
+    label: str | None
+    fine_bin: int | None
+    swap_inconsistent: bool | None
+    n: int
+    confidence_sum: float
+
+
+FINE_BINS = 100  # the confidence histogram's step is 1/FINE_BINS
+
+
+class _floor_int(FunctionElement):
+    """floor(x) as an integer, for x >= 0 (SQLite's CAST truncates; PostgreSQL's rounds)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "floor_int"
+
+
+@compiles(_floor_int)
+def _floor_default(element, compiler, **kw):
+    return f"CAST(FLOOR({compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(_floor_int, "sqlite")
+def _floor_sqlite(element, compiler, **kw):
+    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
+
+
+def fine_bin():
+    """SQL: the confidence's bin 0..FINE_BINS (1.0 is bin FINE_BINS); NULL when unknown.
+    The 1e-9 keeps e.g. 0.29 (28.999...96 after * 100) in its own bin."""
+    # Literal constants, not bind parameters: PostgreSQL must see the same expression in SELECT
+    # and GROUP BY.
+    return _floor_int(Judgment.confidence * literal_column(str(FINE_BINS)) + literal_column("1e-9"))
+
+
+def clamp_bin(value: int | None) -> int | None:
+    return None if value is None else max(0, min(int(value), FINE_BINS))
+
+
+def reference_rows(
+    session: Session, ids: Sequence[int], *, detailed: bool = False
+) -> list[ReferenceRow]:
+    """Human reference x AI status/label (x confidence bin x swap flag when `detailed`) on the
+    human-referenced pairs: one GROUP BY over a pairs-first join."""
+    if not ids:
+        return []
+    reference = human_reference()
+    keys = [Judgment.judge_version_id, reference, Judgment.status, Judgment.label]
+    if detailed:
+        bin_ = fine_bin()
+        keys += [bin_, Judgment.swap_inconsistent]
+    query = (
+        select(*keys, func.count(), func.sum(Judgment.confidence))
+        .select_from(referenced_judgments())
+        .where(has_human_reference(), Judgment.judge_version_id.in_(ids))
+        .group_by(*keys)
+    )
+    rows = []
+    for row in session.execute(query):
+        judge_id, ref, status, label = row[:4]
+        fine, swap = (clamp_bin(row[4]), row[5]) if detailed else (None, None)
+        n, conf_sum = row[-2], row[-1]
+        rows.append(ReferenceRow(judge_id, ref, status, label, fine, swap, n, conf_sum or 0.0))
+    return rows
+
+
 def _empty_confusion() -> dict[str, dict[str, int]]:
     return {human: {ai: 0 for ai in LABELS} for human in LABELS}
 
@@ -105,45 +235,41 @@ def _empty_confusion() -> dict[str, dict[str, int]]:
 def compute_metrics(session: Session, judge_names: Sequence[str] | None = None) -> list[dict]:
     """One dict per judge version (oldest first); see the module docstring for definitions."""
     judges = resolve_judges(session, judge_names)
+    ids = [judge.id for judge in judges]
     if not judges:
         return []
-    ids = [judge.id for judge in judges]
-    pool = pool_counts(session)
+    return metrics_from(
+        judges, pool_counts(session), judgment_totals(session, ids), reference_rows(session, ids)
+    )
 
-    # Totals per judge version and class: one GROUP BY over the judgments.
-    klass = judgment_class()
-    totals: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for judge_id, cls, count in session.execute(
-        select(Judgment.judge_version_id, klass, func.count())
-        .where(Judgment.judge_version_id.in_(ids))
-        .group_by(Judgment.judge_version_id, klass)
-    ):
-        totals[judge_id][cls] += count
 
-    # Human reference x AI label on the human-referenced pairs: one GROUP BY over a join that
-    # starts from the (few) pairs with a reference and probes judgments by (pair_id, judge).
-    reference = human_reference().label("reference")
-    compared_rows = session.execute(
-        select(Judgment.judge_version_id, reference, klass, Judgment.label, func.count())
-        .select_from(Pair)
-        .join(Judgment, Judgment.pair_id == Pair.id)
-        .where(human_reference().is_not(None), Judgment.judge_version_id.in_(ids))
-        .group_by(Judgment.judge_version_id, human_reference(), klass, Judgment.label)
-    ).all()
-    confusion: dict[int, dict[str, dict[str, int]]] = {i: _empty_confusion() for i in ids}
-    on_reference: dict[int, dict[str, int]] = {i: defaultdict(int) for i in ids}
-    for judge_id, human, cls, ai_label, count in compared_rows:
-        on_reference[judge_id][cls] += count
+def metrics_from(
+    judges: Sequence[JudgeVersion],
+    pool: dict[str, int],
+    totals: Totals,
+    references: Sequence[ReferenceRow],
+) -> list[dict]:
+    """The metrics from the aggregates (shared by the CLI and the alignment page)."""
+    by_class: dict[int, dict[str, int]] = {judge.id: defaultdict(int) for judge in judges}
+    for (judge_id, status, label), n in totals.items():
+        if judge_id in by_class:
+            by_class[judge_id][classify(status, label)] += n
+    confusion = {judge.id: _empty_confusion() for judge in judges}
+    on_reference: dict[int, dict[str, int]] = {judge.id: defaultdict(int) for judge in judges}
+    for row in references:
+        if row.judge_version_id not in confusion:
+            continue
+        cls = classify(row.status, row.label)
+        on_reference[row.judge_version_id][cls] += row.n
         if cls == "valid":
-            confusion[judge_id][human][ai_label] += count
+            confusion[row.judge_version_id][row.reference][row.label] += row.n
 
     results = []
     for judge in judges:
         matrix = confusion[judge.id]
         compared = sum(matrix[h][a] for h in LABELS for a in LABELS)
         agreed = sum(matrix[k][k] for k in LABELS)
-        judge_totals = totals[judge.id]
-        judged_on_reference = sum(on_reference[judge.id].values())
+        classes = by_class[judge.id]
         results.append(
             {
                 "judge": judge.name,
@@ -152,10 +278,10 @@ def compute_metrics(session: Session, judge_names: Sequence[str] | None = None) 
                 "model_id": judge.model_id,
                 "confidence_kind": judge.confidence_kind,
                 "created_at": judge.created_at.isoformat(timespec="seconds"),
-                "judged": sum(judge_totals.values()),
-                "valid": judge_totals["valid"],
-                "invalid_total": judge_totals["invalid"],
-                "failed_total": judge_totals["failed"],
+                "judged": sum(classes.values()),
+                "valid": classes["valid"],
+                "invalid_total": classes["invalid"],
+                "failed_total": classes["failed"],
                 **pool,
                 "pairs_compared": compared,
                 "agreement": agreed / compared if compared else None,
@@ -163,7 +289,7 @@ def compute_metrics(session: Session, judge_names: Sequence[str] | None = None) 
                 "confusion": matrix,
                 "ai_invalid": on_reference[judge.id]["invalid"],
                 "ai_failed": on_reference[judge.id]["failed"],
-                "not_judged": pool["human_consensus_pairs"] - judged_on_reference,
+                "not_judged": pool["human_consensus_pairs"] - sum(on_reference[judge.id].values()),
             }
         )
     return results

@@ -10,7 +10,7 @@ from factories import judge_pair, label_pair, make_judge, make_pairs
 from db.labels import judge_by_name, upsert_judgments
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import session_scope
-from pipeline.alignment import alignment_report, ppi_interval, ppi_preferred_a
+from pipeline.alignment import alignment_report, ppi_interval
 
 # name: (human label or None, AI label, confidence, p_a_ab, p_a_ba, swap_inconsistent)
 CASE = {
@@ -141,7 +141,8 @@ def test_ppi_on_db_matches_ppi_py_with_audit_sample_weights(case):
                 )
             )
         s.flush()
-        result = ppi_preferred_a(s, judge_id, sample_id=sample.id, alpha=0.1)
+        report = alignment_report(s, sample_ids={judge_id: sample.id}, alpha=0.1)
+        result = report.judges[0].ppi
     assert result["n_labelled"] == 3 and result["n_pool"] == 9
     # Pool predictions: AI says A on c1 c2 c3 c5 u1 -> 5 ones, 4 zeros.
     y, yhat, w = np.array([1.0, 0.0, 1.0]), np.ones(3), np.array([1.0, 3.0, 2.0])

@@ -1,0 +1,92 @@
+"""The alignment page (streamlit.testing.v1.AppTest): its numbers equal `rlaif metrics --json`,
+its figures can be downloaded, and it shows nothing to a signed-out visitor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_metrics import build_example
+
+from db.session import session_scope
+from pipeline import auth
+
+PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "alignment.py"
+
+
+@pytest.fixture
+def example(sqlite_url):
+    build_example(sqlite_url)
+    with session_scope(sqlite_url) as session:
+        viewer = auth.create_user(session, username="vic", password="password-123", role="viewer")
+        user = auth.AuthUser.of(viewer)
+    return user
+
+
+def run_page(user: auth.AuthUser | None) -> AppTest:
+    import streamlit as st
+
+    st.cache_data.clear()  # the page caches its report for 30 s; each test has its own database
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    if user is not None:
+        at.session_state["auth_user"] = user  # what app/guard.py reads
+    return at.run()
+
+
+def test_numbers_equal_the_cli(example, cli):
+    code, out = cli("metrics", "--json")
+    assert code == 0
+    expected = {row["judge"]: row for row in json.loads(out)}
+
+    at = run_page(example)
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value  # the first table on the page: the metrics
+    assert list(table["judge"]) == ["judge-1", "judge-2"]
+    for _, row in table.iterrows():
+        cli_row = expected[row["judge"]]
+        for column in (
+            "judged",
+            "pairs_compared",
+            "ai_invalid",
+            "ai_failed",
+            "not_judged",
+            "invalid_total",
+            "failed_total",
+            "human_consensus_pairs",
+        ):
+            assert row[column] == cli_row[column], column
+        for column in ("agreement", "cohen_kappa"):
+            if cli_row[column] is None:
+                assert row[column] != row[column] or row[column] is None  # NaN in pandas
+            else:
+                assert row[column] == cli_row[column], column  # identical, not approximately
+    assert expected["judge-1"]["agreement"] == pytest.approx(4 / 7)
+    ece = {m.label: m.value for m in at.metric}
+    assert ece["ECE · judge-1"] == f"{abs(4 / 7 - 0.9):.3f}"  # one bin: conf 0.9, agreement 4/7
+
+
+def test_every_figure_downloads_as_csv(example):
+    at = run_page(example)
+    keys = {b.proto.id for b in at.get("download_button")}
+    labels = {b.proto.label for b in at.get("download_button")}
+    for name in (
+        "metrics",
+        "confusion",
+        "reliability",
+        "thresholds",
+        "agreement_over_time",
+        "agreement_by_version",
+        "ppi",
+        "position_bias",
+    ):
+        assert f"Download {name}.csv" in labels, name
+    assert len(keys) == len(labels)
+    assert len(at.get("vega_lite_chart")) >= 5  # confusion, reliability, thresholds, drift, PPI
+
+
+def test_signed_out_visitor_sees_nothing(example):
+    at = run_page(None)
+    assert at.warning[0].value == "Please sign in."
+    assert not at.dataframe and not at.metric
