@@ -237,7 +237,7 @@ def score_responses(
                         select(Prompt.id, Prompt.text).where(
                             Prompt.id.in_({r.prompt_id for r in rows})
                         )
-                    ).tuples()
+                    ).all()
                 )
             scores = scorer.score_detailed(
                 [prompts[r.prompt_id] for r in rows], [r.text for r in rows]
