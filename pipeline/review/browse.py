@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from db.labels import OverrideResult, override_pair_label
 from db.models import LABELS, HumanLabel, JudgeVersion, Judgment, LabelAudit, Pair, Prompt, Response
@@ -30,6 +30,7 @@ SORTS: dict[str, tuple] = {
     "highest confidence": (Pair.min_confidence.is_(None), Pair.min_confidence.desc(), Pair.id),
 }
 HUMAN_FILTERS = ("any", "labelled", "unlabelled", *LABELS)
+SEARCH_INLINE = 2_000  # up to this many matching texts, search through the prompt_id index
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class PairDetail:
     history: list[AuditEntry]
 
 
-def _apply(query: Select, filters: BrowseFilters) -> Select:
+def _apply(query: Select, filters: BrowseFilters, search=None) -> Select:
     if filters.source:
         query = query.where(Pair.source == filters.source)
     if filters.meta_key:
@@ -121,24 +122,40 @@ def _apply(query: Select, filters: BrowseFilters) -> Select:
             query = query.where(Pair.min_confidence >= filters.min_confidence)
         if filters.max_confidence is not None:
             query = query.where(Pair.min_confidence <= filters.max_confidence)
-    text = (filters.text or "").strip()
-    if text:
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        resp = aliased(Response)
-        query = query.where(
-            or_(
-                Pair.external_id == text,
-                exists().where(
-                    Prompt.id == Pair.prompt_id, Prompt.text.ilike(pattern, escape="\\")
-                ),
-                exists().where(
-                    resp.id.in_((Pair.response_a_id, Pair.response_b_id)),
-                    resp.text.ilike(pattern, escape="\\"),
-                ),
-            )
-        )
+    if search is not None:
+        query = query.where(search)
     return query
+
+
+def _search_condition(session: Session, text: str):
+    """Pairs whose external id equals `text`, or whose prompt or a response contains it.
+
+    Matching texts are found first (one LIKE scan over prompts and responses); pairs are then
+    reached through the prompt_id index, since a response belongs to its prompt. A LIKE per pair
+    inside the ORDER BY scan would cost seconds at 1 M pairs when the term is rare."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    prompt_hits = select(Prompt.id).where(Prompt.text.ilike(pattern, escape="\\"))
+    response_hits = select(Response.id, Response.prompt_id).where(
+        Response.text.ilike(pattern, escape="\\")
+    )
+    prompt_ids = list(session.scalars(prompt_hits.limit(SEARCH_INLINE + 1)))
+    responses = session.execute(response_hits.limit(SEARCH_INLINE + 1)).all()
+    if len(prompt_ids) > SEARCH_INLINE or len(responses) > SEARCH_INLINE:
+        # A common term: matches are dense, so the ordered scan fills a page quickly.
+        by_prompt = Pair.prompt_id.in_(prompt_hits.scalar_subquery())
+        hit_ids = select(response_hits.subquery().c.id).scalar_subquery()
+        by_response = or_(Pair.response_a_id.in_(hit_ids), Pair.response_b_id.in_(hit_ids))
+        return or_(Pair.external_id == text, by_prompt, by_response)
+    response_ids = [r.id for r in responses]
+    return or_(
+        Pair.external_id == text,
+        Pair.prompt_id.in_(prompt_ids),
+        and_(
+            Pair.prompt_id.in_(sorted({r.prompt_id for r in responses})),
+            or_(Pair.response_a_id.in_(response_ids), Pair.response_b_id.in_(response_ids)),
+        ),
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -156,11 +173,13 @@ def browse(
     if sort not in SORTS:
         raise UserError(f"unknown sort {sort!r}: expected one of {', '.join(SORTS)}")
     page, page_size = max(1, page), max(1, min(page_size, 500))
-    ids_query = _apply(select(Pair.id), filters).order_by(*SORTS[sort])
+    text = (filters.text or "").strip()
+    search = _search_condition(session, text) if text else None
+    ids_query = _apply(select(Pair.id), filters, search).order_by(*SORTS[sort])
     ids = list(session.scalars(ids_query.offset((page - 1) * page_size).limit(page_size + 1)))
     has_next = len(ids) > page_size
     ids = ids[:page_size]
-    capped = _apply(select(Pair.id), filters).limit(COUNT_CAP + 1).subquery()
+    capped = _apply(select(Pair.id), filters, search).limit(COUNT_CAP + 1).subquery()
     total = session.scalar(select(func.count()).select_from(capped))
     views = {v.pair_id: v for v in load_pairs(session, ids)}
     humans: dict[int, list[str]] = {}
