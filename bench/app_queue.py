@@ -304,7 +304,16 @@ def main(argv: list[str] | None = None) -> None:
         ("label + load next pair", label_and_next, TARGET_LABEL_S),
         ("browse page 1", browse_at(), None),
         ("browse page 2,000 (offset 100k)", browse_at(page=2000), None),
-        ("browse text search", browse_at(filters=browse.BrowseFilters(text="task 49999?")), None),
+        (
+            "browse search, rare term",
+            browse_at(filters=browse.BrowseFilters(text="task 49999?")),
+            None,
+        ),
+        (
+            "browse search, common term",
+            browse_at(filters=browse.BrowseFilters(text="explains the steps")),
+            None,
+        ),
         ("home data", home, None),
         ("home page render (AppTest)", render("home"), None),
     ]
