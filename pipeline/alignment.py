@@ -82,37 +82,35 @@ def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> dict[str,
 # --- auto-accept threshold curve ------------------------------------------------------------
 
 
-def threshold_curve(
-    references: Sequence[ReferenceRow], pool: q.PoolScan, step: float = 0.05
-) -> list[dict[str, Any]]:
-    """Per threshold t: agreement of the auto-accepted AI labels with the humans, and the share
-    of the judge's judged pairs that would go to human review."""
+def thresholds_for(step: float) -> list[float]:
+    """0, step, 2 step, ..., 1 as the decimals they are (k / 100, not k * 0.05)."""
     step_bins = round(step * FINE_BINS)
     if step_bins <= 0 or FINE_BINS % step_bins:
         raise ValueError(f"step must be a multiple of 1/{FINE_BINS} that divides 1")
-    judged = sum(row.n for row in pool.bins)
-    accepted_at = [0] * (FINE_BINS + 2)
+    return [k / FINE_BINS for k in range(0, FINE_BINS + 1, step_bins)]
+
+
+def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> list[dict[str, Any]]:
+    """Per threshold t (pool.band_edges): agreement of the auto-accepted AI labels with the
+    humans, and the share of the judge's judged pairs that would go to human review."""
+    judged = sum(group.n for group in pool.groups)
     compared_at = [0] * (FINE_BINS + 2)
     agree_at = [0] * (FINE_BINS + 2)
-    for row in pool.bins:
-        eligible = classify(row.status, row.label) == "valid" and not row.swap_inconsistent
-        if eligible and row.fine_bin is not None:
-            accepted_at[row.fine_bin] += row.n
     for row in _compared(references):
         if not row.swap_inconsistent:
             compared_at[row.fine_bin] += row.n
             agree_at[row.fine_bin] += row.n if row.label == row.reference else 0
-    # Suffix sums: "confidence >= t" is "fine bin >= t * FINE_BINS".
+    # Suffix sums: "confidence >= t" is "fine bin >= t * FINE_BINS" (see metrics.fine_bin).
     for k in range(FINE_BINS - 1, -1, -1):
-        accepted_at[k] += accepted_at[k + 1]
         compared_at[k] += compared_at[k + 1]
         agree_at[k] += agree_at[k + 1]
     curve = []
-    for k in range(0, FINE_BINS + 1, step_bins):
-        accepted = accepted_at[k]
+    for i, threshold in enumerate(pool.band_edges):
+        accepted = sum(pool.accepted_in_band[i:])
+        k = round(threshold * FINE_BINS)
         curve.append(
             {
-                "threshold": k / FINE_BINS,
+                "threshold": threshold,
                 "auto_accepted": accepted,
                 "to_review": judged - accepted,
                 "review_share": (judged - accepted) / judged if judged else None,
@@ -266,13 +264,10 @@ def ppi_preferred_a(
     an audit sample."""
     import numpy as np
 
-    n_pool = sum(row.n for row in pool.bins)
-    n_valid = sum(row.n for row in pool.bins if classify(row.status, row.label) == "valid")
-    n_a = sum(
-        row.n
-        for row in pool.bins
-        if row.label == "A" and classify(row.status, row.label) == "valid"
-    )
+    valid = [g for g in pool.groups if classify(g.status, g.label) == "valid"]
+    n_pool = sum(group.n for group in pool.groups)
+    n_valid = sum(group.n for group in valid)
+    n_a = sum(group.n for group in valid if group.label == "A")
     yhat_pool = np.zeros(n_pool)
     yhat_pool[:n_a] = 1.0
     if sample_id is None:
@@ -377,12 +372,13 @@ def alignment_report(
     ids = [j.id for j in judges]
     names = {j.id: j.name for j in judges}
     pool = q.pool_scan(session, ids)
+    q.accepted_by_band(session, pool, thresholds_for(threshold_step))
     references = reference_rows(session, ids, detailed=True)
     # The metrics come from the same aggregates as `rlaif metrics`, through the same function.
     totals: dict[tuple[int, str | None, str | None], int] = defaultdict(int)
     for judge_id, scan in pool.items():
-        for row in scan.bins:
-            totals[(judge_id, row.status, row.label)] += row.n
+        for group in scan.groups:
+            totals[(judge_id, group.status, group.label)] += group.n
     metrics = metrics_from(judges, pool_counts(session), totals, references)
     by_judge: dict[int, list[ReferenceRow]] = {i: [] for i in ids}
     for row in references:
@@ -395,7 +391,7 @@ def alignment_report(
                 judge_version_id=judge.id,
                 metrics=m,
                 reliability=reliability(refs, bins),
-                thresholds=threshold_curve(refs, pool[judge.id], threshold_step),
+                thresholds=threshold_curve(refs, pool[judge.id]),
                 bias=position_bias(pool[judge.id]),
                 ppi=ppi_preferred_a(
                     session,

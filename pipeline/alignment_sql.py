@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.models import LABELS, AuditSampleItem, Judgment, Pair
 from pipeline.metrics import (
-    clamp_bin,
-    fine_bin,
     has_human_reference,
     human_reference,
     referenced_judgments,
@@ -25,30 +23,33 @@ from pipeline.metrics import (
 
 
 @dataclass(frozen=True)
-class PoolBin:
+class PoolGroup:
     status: str | None
     label: str | None
     swap_inconsistent: bool | None
-    fine_bin: int | None
     n: int
 
 
 @dataclass
 class PoolScan:
-    """One judge's judgments, aggregated: the confidence histogram by status/label/swap flag,
-    and the position-bias counts."""
+    """One judge's judgments, aggregated: counts by status/label/swap flag, the position-bias
+    counts, and (from accepted_by_band) the auto-acceptable labels per confidence band."""
 
-    bins: list[PoolBin] = field(default_factory=list)
+    groups: list[PoolGroup] = field(default_factory=list)
     both_orders: int = 0
     picks_a_first: int = 0
     picks_a_second: int = 0
     picks_b_second: int = 0
     swap_known: int = 0
     swap_inconsistent: int = 0
+    band_edges: list[float] = field(default_factory=list)
+    accepted_in_band: list[int] = field(default_factory=list)
 
 
 def pool_scan(session: Session, ids: Sequence[int]) -> dict[int, PoolScan]:
-    """One index-only scan (ix_judgments_alignment) of the judges' judgments."""
+    """One index-only scan (ix_judgments_alignment) of the judges' judgments. The GROUP BY keys
+    are the index's leading columns, so the database aggregates as it scans, without sorting
+    a million rows."""
     result = {i: PoolScan() for i in ids}
     if not ids:
         return result
@@ -57,14 +58,7 @@ def pool_scan(session: Session, ids: Sequence[int]) -> dict[int, PoolScan]:
     def count_if(condition) -> object:
         return func.count(case((both & condition, 1)))
 
-    bin_ = fine_bin()
-    keys = [
-        Judgment.judge_version_id,
-        Judgment.status,
-        Judgment.label,
-        Judgment.swap_inconsistent,
-        bin_,
-    ]
+    keys = [Judgment.judge_version_id, Judgment.status, Judgment.label, Judgment.swap_inconsistent]
     query = (
         select(
             *keys,
@@ -77,11 +71,11 @@ def pool_scan(session: Session, ids: Sequence[int]) -> dict[int, PoolScan]:
         .where(Judgment.judge_version_id.in_(ids))
         .group_by(*keys)
     )
-    for judge_id, status, label, swap, b, n, n_both, a_first, a_second, b_second in session.execute(
+    for judge_id, status, label, swap, n, n_both, a_first, a_second, b_second in session.execute(
         query
     ):
         scan = result[judge_id]
-        scan.bins.append(PoolBin(status, label, swap, clamp_bin(b), n))
+        scan.groups.append(PoolGroup(status, label, swap, n))
         scan.both_orders += n_both
         scan.picks_a_first += a_first
         scan.picks_a_second += a_second
@@ -90,6 +84,50 @@ def pool_scan(session: Session, ids: Sequence[int]) -> dict[int, PoolScan]:
             scan.swap_known += n
             scan.swap_inconsistent += n if swap else 0
     return result
+
+
+def accepted_by_band(
+    session: Session, scans: dict[int, PoolScan], thresholds: Sequence[float]
+) -> None:
+    """Fill each scan's `accepted_in_band`: auto-acceptable judgments (valid, swap-consistent)
+    with confidence in [thresholds[k], thresholds[k+1]), the last band open at the top.
+
+    One UNION ALL of index range counts, one per (judge, label, swap flag, band): each reads
+    only its own slice of ix_judgments_alignment, so the whole costs one pass over the index
+    and no sort, where a GROUP BY on a confidence bin would sort every row."""
+    edges = list(thresholds)
+    branches, slots = [], []
+    for judge_id, scan in scans.items():
+        scan.band_edges = edges
+        scan.accepted_in_band = [0] * len(edges)
+        for group in scan.groups:
+            if group.status != "ok" or group.label not in LABELS or group.swap_inconsistent:
+                continue
+            swap = (
+                Judgment.swap_inconsistent.is_(None)
+                if group.swap_inconsistent is None
+                else Judgment.swap_inconsistent == False  # noqa: E712 (an index-usable equality)
+            )
+            for k, lower in enumerate(edges):
+                upper = Judgment.confidence < edges[k + 1] if k + 1 < len(edges) else literal(True)
+                branches.append(
+                    select(literal(len(slots)), func.count()).where(
+                        Judgment.judge_version_id == judge_id,
+                        Judgment.status == "ok",
+                        Judgment.label == group.label,
+                        swap,
+                        Judgment.confidence >= lower,
+                        upper,
+                    )
+                )
+                slots.append((judge_id, k))
+    # Chunks keep every statement far below the databases' bind-parameter limits.
+    for start in range(0, len(branches), 200):
+        chunk = branches[start : start + 200]
+        query = chunk[0] if len(chunk) == 1 else union_all(*chunk)
+        for slot, n in session.execute(query):
+            judge_id, k = slots[slot]
+            scans[judge_id].accepted_in_band[k] += n
 
 
 @dataclass(frozen=True)
@@ -132,25 +170,31 @@ def daily_agreement(session: Session, ids: Sequence[int]) -> list[DailyAgreement
 
 def common_pair_agreement(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """(n, agreeing) per judge on the human-referenced pairs that every judge in `ids` judged
-    validly. Empty with fewer than two judges (it would equal the plain agreement)."""
+    validly. Empty with fewer than two judges (it would equal the plain agreement).
+
+    One pass: grouped by the driving pairs' id, so the database aggregates as it joins."""
     if len(ids) < 2:
         return {}
-    where = (has_human_reference(), Judgment.judge_version_id.in_(ids), _valid_label())
-    common = (
-        select(Judgment.pair_id)
+    agrees = [
+        func.count(
+            case(
+                ((Judgment.judge_version_id == judge_id) & (Judgment.label == human_reference()), 1)
+            )
+        ).label(f"agree_{k}")
+        for k, judge_id in enumerate(ids)
+    ]
+    per_pair = (
+        select(Pair.id, *agrees)
         .select_from(referenced_judgments())
-        .where(*where)
-        .group_by(Judgment.pair_id)
-        .having(func.count() == len(ids))
+        .where(has_human_reference(), Judgment.judge_version_id.in_(ids), _valid_label())
+        .group_by(Pair.id)
+        .having(func.count() == len(ids))  # one judgment per (pair, judge): unique constraint
+        .subquery()
     )
-    agree = func.count(case((Judgment.label == human_reference(), 1)))
-    query = (
-        select(Judgment.judge_version_id, func.count(), agree)
-        .select_from(referenced_judgments())
-        .where(*where, Judgment.pair_id.in_(common))
-        .group_by(Judgment.judge_version_id)
-    )
-    return {judge_id: (n, agreed) for judge_id, n, agreed in session.execute(query)}
+    totals = session.execute(
+        select(func.count(), *(func.sum(per_pair.c[f"agree_{k}"]) for k in range(len(ids))))
+    ).one()
+    return {judge_id: (totals[0], int(totals[k + 1] or 0)) for k, judge_id in enumerate(ids)}
 
 
 @dataclass(frozen=True)

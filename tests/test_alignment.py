@@ -183,3 +183,29 @@ def test_ppi_covers_known_truth():
 def test_ppi_needs_two_labels():
     result = ppi_interval([1.0], [1.0], [1.0, 0.0])
     assert result["ppi"] is None and result["n_labelled"] == 1
+
+
+def test_ppi_over_all_human_labelled_pairs_by_hand(case):
+    from ppi_py import ppi_mean_ci
+
+    with session_scope(case) as s:
+        (j,) = alignment_report(s, alpha=0.1).judges
+    # Spot-checked = human-referenced pairs judged by judge-1: c1..c6.
+    #   human says A: c1 c3 c5 -> y    = 1 0 1 0 1 0
+    #   AI says A:    c1 c2 c3 c5 -> yhat = 1 1 1 0 1 0
+    # Pool: the 9 judged pairs, AI says A on c1 c2 c3 c5 u1 -> 5 ones, 4 zeros.
+    y, yhat = np.array([1, 0, 1, 0, 1, 0.0]), np.array([1, 1, 1, 0, 1, 0.0])
+    pool = np.array([1.0] * 5 + [0.0] * 4)
+    lower, upper = ppi_mean_ci(y, yhat, pool, alpha=0.1)  # row order does not matter
+    assert j.ppi["n_labelled"] == 6 and j.ppi["n_pool"] == 9
+    assert j.ppi["ppi"]["lower"] == pytest.approx(float(lower[0]))
+    assert j.ppi["ppi"]["upper"] == pytest.approx(float(upper[0]))
+    assert j.ppi["human_only"]["estimate"] == pytest.approx(0.5)
+    assert j.ppi["sample"] == "all human-referenced pairs"
+
+
+def test_report_metrics_are_the_cli_metrics(case):
+    from pipeline.metrics import compute_metrics
+
+    with session_scope(case) as s:
+        assert alignment_report(s).metrics == compute_metrics(s)
