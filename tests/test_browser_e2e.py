@@ -165,9 +165,37 @@ def _drive(browser, wait, url, expected, ActionChains, By, ec) -> None:  # noqa:
             (By.CSS_SELECTOR, "a[data-testid='stSidebarNavLink'][href$='/queue']")
         )
     ).click()
-    text_appears(f"(id {expected[0]},")
-    ActionChains(browser).send_keys("a").perform()
-    text_appears(f"Pair {expected[0]} labelled A.")
-    text_appears(f"(id {expected[1]},")
-    ActionChains(browser).send_keys("b").perform()
-    text_appears(f"Pair {expected[1]} labelled B.")
+    for key, label, pair_id in (("a", "A", expected[0]), ("b", "B", expected[1])):
+        text_appears(f"(id {pair_id},")
+        _press(browser, wait, ActionChains, By, ec, key, f"Pair {pair_id} labelled {label}.")
+
+
+def _labels() -> int:
+    with session_scope() as session:
+        return len(session.scalars(select(HumanLabel.id)).all())
+
+
+def _press(browser, wait, ActionChains, By, ec, key, expect) -> None:  # noqa: N803
+    """Press `key` once the page is idle; press again only if no label reached the database
+    (a key pressed while the page was still mounting its shortcut handlers is lost)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = _labels()
+    for _attempt in range(3):
+        wait.until(ec.element_to_be_clickable((By.XPATH, "//button[.//p[text()='Skip']]")))
+        wait.until(
+            ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+        )
+        ActionChains(browser).send_keys(key).perform()
+        try:
+            WebDriverWait(browser, 10).until(
+                ec.presence_of_element_located(
+                    (By.XPATH, f"//p[contains(normalize-space(.), '{expect}')]")
+                )
+            )
+            return
+        except TimeoutException:
+            if _labels() != before:
+                raise
+    raise AssertionError(f"pressing {key!r} never recorded a label")
