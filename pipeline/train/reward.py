@@ -248,7 +248,6 @@ def train_reward(config: RewardRunConfig) -> dict[str, Any]:
     metrics["steps"] = result.global_step
     metrics["heldout_accuracy"] = pairwise_accuracy(trainer.model, heldout, pad, batch)
     metrics["human_heldout_accuracy"] = pairwise_accuracy(trainer.model, human_heldout, pad, batch)
-    metrics["train_accuracy"] = pairwise_accuracy(trainer.model, train, pad, batch)
     metrics["runtime_s"] = round(time.perf_counter() - started, 2)
 
     model_dir = output_dir / "model"
