@@ -90,3 +90,32 @@ def test_signed_out_visitor_sees_nothing(example):
     at = run_page(None)
     assert at.warning[0].value == "Please sign in."
     assert not at.dataframe and not at.metric
+
+
+def test_ppi_defaults_to_the_judges_audit_sample(example):
+    from db.labels import judge_by_name
+    from db.models import AuditSample, AuditSampleItem, Pair
+
+    with session_scope() as session:
+        judge = judge_by_name(session, "judge-1")
+        sample = AuditSample(name="spot", judge_version_id=judge.id, seed=0, size=3, created_by="t")
+        session.add(sample)
+        session.flush()
+        for external_id in ("p1", "p2", "p3"):  # referenced, judged A / B / B by judge-1
+            pair = session.query(Pair).filter_by(external_id=external_id).one()
+            session.add(AuditSampleItem(sample_id=sample.id, pair_id=pair.id, stratum=0, weight=1))
+        sample_id = sample.id
+    at = run_page(example)
+    info = at.dataframe[-2].value  # PPI inputs, just above the position-bias table
+    row = info.set_index("judge").loc["judge-1"]
+    assert row["sample"] == f"audit sample {sample_id}" and row["spot-checked"] == 3
+    assert info.set_index("judge").loc["judge-2", "sample"] == "all human-referenced pairs"
+
+
+def test_empty_database_says_what_to_do(sqlite_url):
+    with session_scope(sqlite_url) as session:
+        user = auth.AuthUser.of(
+            auth.create_user(session, username="vic", password="password-123", role="viewer")
+        )
+    at = run_page(user)
+    assert not at.exception and "No judge version yet" in at.info[0].value
