@@ -9,6 +9,7 @@ import typer
 from pipeline.commands.common import user_errors
 
 LABELS = ("A", "B", "tie")
+_CAPTION = "invalid / failed / not judged: of the pairs with a human reference"
 
 
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
@@ -30,30 +31,26 @@ def _print_table(results: list[dict]) -> None:
         f"(overrides {first['override_pairs']:,}, split votes without one "
         f"{first['human_split_pairs']:,})"
     )
-    table = Table(title="Judge agreement with the human reference")
-    for column in (
-        "judge",
-        "judged",
-        "compared",
-        "agreement",
-        "Cohen κ",
-        "invalid",
-        "failed",
-        "not judged",
-    ):
-        table.add_column(column, justify="left" if column == "judge" else "right")
+    table = Table(title="Agreement with the human reference", caption=_CAPTION)
+    table.add_column("judge", no_wrap=True)
+    for column in ("compared", "agreement", "Cohen κ", "invalid", "failed", "not judged"):
+        table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             r["judge"],
-            f"{r['judged']:,}",
             f"{r['pairs_compared']:,}",
             _fmt(r["agreement"], "{:.1%}"),
             _fmt(r["cohen_kappa"]),
-            f"{r['ai_invalid']:,} ({r['invalid_total']:,} all)",
-            f"{r['ai_failed']:,} ({r['failed_total']:,} all)",
+            f"{r['ai_invalid']:,}",
+            f"{r['ai_failed']:,}",
             f"{r['not_judged']:,}",
         )
     console.print(table)
+    for r in results:
+        console.print(
+            f"{r['judge']}: {r['judged']:,} judged in all, {r['valid']:,} valid, "
+            f"{r['invalid_total']:,} invalid, {r['failed_total']:,} failed"
+        )
     for r in results:
         matrix = Table(title=f"{r['judge']}: confusion (rows human, columns AI)")
         matrix.add_column("human \\ AI")
