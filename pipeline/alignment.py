@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.models import AuditSample
 from pipeline import alignment_sql as q
 from pipeline.metrics import (
     FINE_BINS,
@@ -304,10 +306,6 @@ def ppi_preferred_a(
 
 def audit_samples(session: Session) -> list[dict[str, Any]]:
     """Stored audit samples, newest first (for choosing the PPI's spot-check set)."""
-    from sqlalchemy import select
-
-    from db.models import AuditSample
-
     query = select(
         AuditSample.id, AuditSample.name, AuditSample.judge_version_id, AuditSample.size
     ).order_by(AuditSample.id.desc())

@@ -279,7 +279,10 @@ if not ppi_df.empty:
     base = alt.Chart(ppi_df).encode(y=alt.Y("method:N", title=None), color="method:N")
     st.altair_chart(
         (
-            base.mark_rule(size=3).encode(x=alt.X("lower:Q", title="rate A preferred"), x2="upper")
+            base.mark_rule(size=3).encode(
+                x=alt.X("lower:Q", title="rate A preferred", scale=alt.Scale(zero=False)),
+                x2="upper",
+            )
             + base.mark_point(filled=True, size=80).encode(x="estimate:Q")
         )
         .properties(height=90)
