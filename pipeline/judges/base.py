@@ -4,6 +4,7 @@ judge protocol that pipeline/label.py drives. Pure functions: testable without a
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,3 +75,12 @@ def failed_row(pair_id: int, error: str, raw_output: str | None = None) -> dict[
         "error": error[:2000],
         "raw_output": raw_output,
     }
+
+
+def parse_label(text: str, labels: dict[str, str]) -> str | None:
+    """The slot ("A"/"B") of the first label written as a word in `text`, else None."""
+    pattern = "|".join(re.escape(v) for v in sorted(labels.values(), key=len, reverse=True))
+    match = re.search(rf"(?<![\w])({pattern})(?![\w])", text)
+    if not match:
+        return None
+    return next(slot for slot, value in labels.items() if value == match.group(1))

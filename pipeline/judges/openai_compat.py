@@ -19,13 +19,12 @@ import json
 import math
 import os
 import random
-import re
 from typing import Any
 
 import openai
 
 from pipeline.errors import UserError
-from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders, failed_row
+from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders, failed_row, parse_label
 from pipeline.judges.judge_config import JudgeConfig
 from pipeline.judges.templates import load_template
 
@@ -39,15 +38,6 @@ RETRYABLE = (
 
 class RequestFailed(Exception):
     pass
-
-
-def parse_label(text: str, labels: dict[str, str]) -> str | None:
-    """The slot ("A"/"B") of the first label written as a word in `text`, else None."""
-    pattern = "|".join(re.escape(v) for v in sorted(labels.values(), key=len, reverse=True))
-    match = re.search(rf"(?<![\w])({pattern})(?![\w])", text)
-    if not match:
-        return None
-    return next(slot for slot, value in labels.items() if value == match.group(1))
 
 
 def first_slot_from_top_logprobs(

@@ -1,0 +1,176 @@
+"""Judge throughput: the same model on the same pairs, both orders, three ways, side by side.
+
+(a) this judge: HfLogprobJudge.judge (templating, tokenising, one last-position forward pass
+    per sequence in length-sorted token-budget batches, label softmax, order combination);
+(b) generate-and-parse baseline, as the old TRL HfPairwiseJudge did: batched greedy `generate`
+    of a few tokens, then parse the first A/B in the text. It gets the SAME prompts and the SAME
+    length-sorted batches as (a), which favours the baseline: the ratio isolates generation;
+(c) a raw batched forward (logits_to_keep=1) over exactly the token tensors (a) builds, with
+    nothing else timed: the limit for (a).
+
+Methods are interleaved in each repeat (a, b, c, a, b, c, ...) so that a busy machine slows all
+three alike; medians are reported. The last line printed is one JSON object.
+
+    python bench/judge_throughput.py --quick          # < 1 minute on a laptop CPU
+    python bench/judge_throughput.py --device cuda    # 256 pairs, full length
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT / "pipeline" / "data" / "hh_rlhf_harmless_sample.jsonl"
+
+
+def load_pairs(n: int):
+    from pipeline.ingest.records import split_dialogues
+    from pipeline.judges.base import PairInput
+
+    pairs = []
+    with DATA.open() as handle:
+        for number, line in enumerate(handle, start=1):
+            row = json.loads(line)
+            prompt, chosen, rejected = split_dialogues(DATA, number, row["chosen"], row["rejected"])
+            pairs.append(PairInput(number, prompt, chosen, rejected))
+            if len(pairs) == n:
+                break
+    while len(pairs) < n:  # the sample has 300 pairs; repeat for larger runs
+        pairs.append(pairs[len(pairs) % 300])
+    return pairs
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="bundled:smollm2")
+    parser.add_argument("--pairs", type=int, default=256)
+    parser.add_argument("--max-length", type=int, default=1024, help="prompt tokens kept")
+    parser.add_argument("--max-batch-tokens", type=int, default=16384)
+    parser.add_argument("--gen-tokens", type=int, default=8, help="tokens (b) generates")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--quick", action="store_true", help="4 pairs, 96 tokens: < 1 minute")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.pairs, args.max_length, args.repeats = 4, 96, 3
+
+    import torch
+
+    from pipeline.judges import hf_common
+    from pipeline.judges.base import parse_label
+    from pipeline.judges.hf_logprob import HfLogprobJudge
+    from pipeline.judges.judge_config import JudgeConfig
+
+    config = JudgeConfig(
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        max_length=args.max_length,
+        max_batch_tokens=args.max_batch_tokens,
+    )
+    judge = HfLogprobJudge(config)
+    model, tokenizer = judge.model, judge.tokenizer
+    pairs = load_pairs(args.pairs)
+    device = next(model.parameters()).device
+
+    sequences = [judge.encode(p.prompt, p.response_a, p.response_b) for p in pairs]
+    sequences += [judge.encode(p.prompt, p.response_b, p.response_a) for p in pairs]
+    batches = hf_common.make_batches([len(s) for s in sequences], args.max_batch_tokens)
+    tensors = [
+        hf_common.left_pad([sequences[i] for i in b], tokenizer.pad_token_id, device)
+        for b in batches
+    ]
+    n_tokens = sum(len(s) for s in sequences)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def run_judge() -> list[str]:
+        return [row["label"] for row in judge.judge(pairs)]
+
+    def run_generate() -> list[str]:
+        texts = hf_common.generate_batched(
+            model,
+            tokenizer,
+            sequences,
+            max_new_tokens=args.gen_tokens,
+            max_batch_tokens=args.max_batch_tokens,
+        )
+        decoded = [tokenizer.decode(t, skip_special_tokens=True) for t in texts]
+        first = [parse_label(t, config.labels) for t in decoded]
+        labels = []
+        for i in range(len(pairs)):  # both orders must be parsed, as in (a)
+            ab, ba = first[i], first[len(pairs) + i]
+            if ab is None or ba is None:
+                labels.append("?")  # unparseable: a generate-and-parse judge has no label
+            elif (ab, ba) in (("A", "B"), ("B", "A")):
+                labels.append(ab)
+            else:
+                labels.append("tie")  # both orders picked the same slot
+        return labels
+
+    def run_forward() -> None:
+        with torch.inference_mode():
+            for inputs in tensors:
+                model(**inputs, logits_to_keep=1, use_cache=False)
+
+    methods = {"judge": run_judge, "generate": run_generate, "forward": run_forward}
+    with torch.inference_mode():  # warm-up (allocator, kernels) on the smallest batch
+        model(**tensors[-1], logits_to_keep=1, use_cache=False)
+    timings: dict[str, list[float]] = {name: [] for name in methods}
+    outputs: dict[str, object] = {}
+    for _ in range(args.repeats):
+        for name, method in methods.items():
+            sync()
+            started = time.perf_counter()
+            outputs[name] = method()
+            sync()
+            timings[name].append(time.perf_counter() - started)
+
+    rate = {name: len(pairs) / statistics.median(values) for name, values in timings.items()}
+    print(
+        f"model {judge.model_id} on {device} ({next(model.parameters()).dtype}), "
+        f"{len(pairs)} pairs x 2 orders = {len(sequences)} sequences, {n_tokens} tokens, "
+        f"{len(batches)} batches, median of {args.repeats}"
+    )
+    for name, label in (
+        ("judge", "(a) this judge"),
+        ("generate", "(b) generate+parse"),
+        ("forward", "(c) raw forward"),
+    ):
+        runs = ", ".join(f"{t:.2f}" for t in timings[name])
+        print(f"  {label:<22} {rate[name]:8.2f} pairs/s   runs (s): {runs}")
+    parsed = sum(label != "?" for label in outputs["generate"])
+    consistent = sum(label in ("A", "B") for label in outputs["generate"])
+    print(
+        f"  (b) parsed A/B in both orders for {parsed}/{len(pairs)} pairs within "
+        f"{args.gen_tokens} new tokens ({consistent} order-consistent)"
+    )
+    result = {
+        "pairs_per_s": round(rate["judge"], 3),
+        "ratio_vs_generate": round(rate["judge"] / rate["generate"], 3),
+        "ratio_vs_forward": round(rate["judge"] / rate["forward"], 3),
+        "generate_pairs_per_s": round(rate["generate"], 3),
+        "forward_pairs_per_s": round(rate["forward"], 3),
+        "pairs": len(pairs),
+        "tokens": n_tokens,
+        "gen_tokens": args.gen_tokens,
+        "device": str(device),
+        "model": judge.model_id,
+        "quick": args.quick,
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
