@@ -188,3 +188,42 @@ def test_reward_model_judge_is_sigmoid_of_reward_difference(tiny_rm):
         assert row["p_a"] == pytest.approx(p, abs=1e-5)
         assert row["swap_inconsistent"] is False
     assert judge.identity.confidence_kind == "reward_model"
+
+
+def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
+    from pipeline.judges.hf_logprob import HfLogprobJudge
+
+    config = JudgeConfig(
+        model=str(tiny_lm),
+        device="cpu",
+        template="pairwise_rationale",
+        rationale=True,
+        rationale_max_tokens=5,
+    )
+    judge = HfLogprobJudge(config)
+    assert judge.identity.params["rationale"] is True
+    [row] = judge.judge(PAIRS[:1])
+    assert (
+        row["rationale"].startswith("[A shown first] ") and "[B shown first] " in row["rationale"]
+    )
+    # Rebuild the A-first sequence by hand: prompt + rationale cue, greedy tokens, answer cue.
+    pair = PAIRS[0]
+    rendered = judge.template.render(
+        prompt=pair.prompt, response_a=pair.response_a, response_b=pair.response_b
+    )
+    base = hf_common.Rendered(rendered.text, rendered.rationale_cue, "")
+    ids = hf_common.prompt_ids(judge.tokenizer, base, config.max_length)
+    with torch.no_grad():
+        out = judge.model.generate(
+            torch.tensor([ids]),
+            max_new_tokens=5,
+            do_sample=False,
+            pad_token_id=judge.tokenizer.pad_token_id,
+        )[0, len(ids) :].tolist()
+    eos = judge.tokenizer.eos_token_id
+    thought = out[: out.index(eos)] if eos in out else out
+    cue = judge.tokenizer.encode(rendered.answer_cue + judge.suffix, add_special_tokens=False)
+    logits = last_logits(judge.model, ids + thought + cue)
+    exp_a = sum(math.exp(logits[t]) for t in judge.label_ids["A"])
+    exp_b = sum(math.exp(logits[t]) for t in judge.label_ids["B"])
+    assert row["p_a_ab"] == pytest.approx(exp_a / (exp_a + exp_b), abs=1e-5)
