@@ -23,8 +23,12 @@ from db.models import JudgeVersion, Judgment, Pair, Prompt, Response, ResponseSc
 from db.session import session_scope
 from db.upsert import chunked, upsert
 from pipeline.errors import InputError, UserError
-from pipeline.judges.base import JudgeIdentity, PairInput
+from pipeline.judges.base import JudgeIdentity, PairInput, failed_row
 from pipeline.judges.judge_config import JudgeConfig
+
+# A backend error fails its chunk (recorded per pair, retried by the next run); this many
+# failing chunks in a row means a broken set-up, so the run stops instead of failing everything.
+MAX_FAILED_CHUNKS = 3
 
 
 def build_judge(config: JudgeConfig):
@@ -158,11 +162,23 @@ def label_pairs(
     bar = tqdm(
         total=len(todo), unit="pair", desc=f"labelling with {version_name}", disable=not progress
     )
+    failed_chunks = 0
     try:
         for number, ids in enumerate(chunked(todo, chunk_size)):
             with session_scope(url) as session:
                 inputs = pair_inputs(session, ids)
-            rows = judge.judge(inputs)
+            try:
+                rows = judge.judge(inputs)
+                failed_chunks = 0
+            except Exception as error:  # e.g. CUDA out of memory: record it, never drop it
+                failed_chunks += 1
+                if failed_chunks >= MAX_FAILED_CHUNKS:
+                    raise UserError(
+                        f"the judge failed on {failed_chunks} chunks in a row, stopping: "
+                        f"{type(error).__name__}: {error}"
+                    ) from error
+                message = f"{type(error).__name__}: {error}"
+                rows = [failed_row(pair.pair_id, message) for pair in inputs]
             with session_scope(url) as session:  # one commit per chunk
                 upsert_judgments(session, judge_version_id=version_id, rows=rows)
             for row in rows:

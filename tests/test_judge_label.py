@@ -3,6 +3,7 @@ after a SIGKILL in the middle of a chunk, pinned versions, ensembles and the CLI
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -181,3 +182,41 @@ def test_score_command_stores_direct_scores(cli, session, pairs, tiny_lm):
     assert version.backend == "direct" and version.confidence_kind == "expected_rating"
     code, out = cli("judges", "--json")
     assert code == 0 and '"scores": 12' in out
+
+
+def test_backend_error_fails_its_chunk_and_is_retried(session, pairs, tiny_lm):
+    from pipeline.errors import UserError
+    from pipeline.judges.judge_config import JudgeConfig
+    from pipeline.label import build_judge, label_pairs
+
+    real = build_judge(JudgeConfig(name="tiny", model=str(tiny_lm), device="cpu"))
+
+    class OutOfMemoryOnce:
+        """The real tiny judge; its first call raises as a GPU out-of-memory would (no GPU
+        here, so this failure is simulated, and only this)."""
+
+        identity = real.identity
+        calls = 0
+
+        def judge(self, inputs):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("CUDA out of memory")
+            return real.judge(inputs)
+
+    report = label_pairs(OutOfMemoryOnce(), chunk_size=4, progress=False)
+    assert report.counts == {"ok": 6, "invalid": 0, "failed": 4}
+    failed = [r for r in judgment_rows(session) if r.status == "failed"]
+    assert len(failed) == 4 and failed[0].error == "RuntimeError: CUDA out of memory"
+    report = label_pairs(real, chunk_size=4, progress=False)
+    assert report.pending == 4 and report.counts["ok"] == 4
+    assert all(r.status == "ok" for r in judgment_rows(session))
+
+    class AlwaysBroken:
+        identity = dataclasses.replace(real.identity, name="broken", params={"broken": True})
+
+        def judge(self, inputs):
+            raise RuntimeError("broken set-up")
+
+    with pytest.raises(UserError, match="3 chunks in a row"):
+        label_pairs(AlwaysBroken(), chunk_size=2, progress=False)
