@@ -43,3 +43,20 @@ def test_smollm2_is_converted_once_and_matches_the_gguf_model(rlaif_home):
     ids = torch.tensor([[1, 504, 3000, 17, 42, 9000]])
     with torch.no_grad():
         assert torch.allclose(reference(ids).logits, converted(ids).logits, atol=1e-4)
+
+
+def test_example_configs_load():
+    from pathlib import Path
+
+    from pipeline.judges.judge_config import load_judge_config
+
+    examples = Path(__file__).resolve().parents[1] / "pipeline" / "judges" / "examples"
+    hf = load_judge_config(str(examples / "local_hf.yaml"))
+    assert (hf.backend, hf.tie_band, hf.chunk_size) == ("hf", 0.02, 64)
+    server = load_judge_config(str(examples / "openai_server.toml"))
+    assert (server.backend, server.base_url, server.concurrency) == (
+        "openai",
+        "http://127.0.0.1:8000/v1",
+        16,
+    )
+    assert load_judge_config(str(examples / "reward_model.yaml")).backend == "reward_model"

@@ -32,6 +32,8 @@ class HfLogprobJudge:
                 self.source, config.revision, config.dtype, config.device
             )
         self.model, self.tokenizer = model, tokenizer
+        if self.revision is None:  # a hub id without --revision: pin the commit that was loaded
+            self.revision = getattr(model.config, "_commit_hash", None)
         self.label_ids = {
             slot: hf_common.label_token_ids(tokenizer, text) for slot, text in config.labels.items()
         }
