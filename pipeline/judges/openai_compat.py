@@ -169,14 +169,23 @@ class OpenAICompatJudge:
         return p_first, {"samples": texts}
 
     async def _pair(self, client, semaphore, pair: PairInput) -> dict[str, Any]:
-        try:
-            (p_ab, raw_ab), (p_ba_first, raw_ba) = await asyncio.gather(
-                self._order(client, semaphore, pair, False),
-                self._order(client, semaphore, pair, True),
+        # Both orders run to the end (retries included) before the pair is decided.
+        results = await asyncio.gather(
+            self._order(client, semaphore, pair, False),
+            self._order(client, semaphore, pair, True),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            if not all(isinstance(e, Exception) for e in errors):
+                raise errors[0]  # cancellation, KeyboardInterrupt: not a judge failure
+            message = "; ".join(
+                str(e) if isinstance(e, RequestFailed) else f"{type(e).__name__}: {e}"
+                for e in errors
             )
-        except RequestFailed as error:
-            row = failed_row(pair.pair_id, str(error))
+            row = failed_row(pair.pair_id, message)
         else:
+            (p_ab, raw_ab), (p_ba_first, raw_ba) = results
             raw = json.dumps({"ab": raw_ab, "ba": raw_ba})[:20000]
             if p_ab is None or p_ba_first is None:
                 row = {
