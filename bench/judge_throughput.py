@@ -52,9 +52,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="bundled:smollm2")
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=1024, help="prompt tokens kept")
-    parser.add_argument("--max-batch-tokens", type=int, default=16384)
+    parser.add_argument("--max-batch-tokens", type=int, default=0, help="0: auto by device")
     parser.add_argument("--gen-tokens", type=int, default=8, help="tokens (b) generates")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--naive-batch",
+        type=int,
+        default=0,
+        help="also time (b) with fixed batches of this size in input order (0: skip)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--quick", action="store_true", help="4 pairs, 96 tokens: < 1 minute")
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     sequences = [judge.encode(p.prompt, p.response_a, p.response_b) for p in pairs]
     sequences += [judge.encode(p.prompt, p.response_b, p.response_a) for p in pairs]
+    args.max_batch_tokens = judge.batch_tokens
     batches = hf_common.make_batches([len(s) for s in sequences], args.max_batch_tokens)
     tensors = [
         hf_common.left_pad([sequences[i] for i in b], tokenizer.pad_token_id, device)
@@ -97,14 +104,25 @@ def main(argv: list[str] | None = None) -> dict:
     def run_judge() -> list[str]:
         return [row["label"] for row in judge.judge(pairs)]
 
-    def run_generate() -> list[str]:
-        texts = hf_common.generate_batched(
-            model,
-            tokenizer,
-            sequences,
-            max_new_tokens=args.gen_tokens,
-            max_batch_tokens=args.max_batch_tokens,
-        )
+    def run_generate(naive: bool = False) -> list[str]:
+        if naive:  # fixed-size batches in input order, as a plain batched loop does
+            texts = []
+            for start in range(0, len(sequences), args.naive_batch):
+                texts += hf_common.generate_batched(
+                    model,
+                    tokenizer,
+                    sequences[start : start + args.naive_batch],
+                    max_new_tokens=args.gen_tokens,
+                    max_batch_tokens=10**9,
+                )
+        else:
+            texts = hf_common.generate_batched(
+                model,
+                tokenizer,
+                sequences,
+                max_new_tokens=args.gen_tokens,
+                max_batch_tokens=args.max_batch_tokens,
+            )
         decoded = [tokenizer.decode(t, skip_special_tokens=True) for t in texts]
         first = [parse_label(t, config.labels) for t in decoded]
         labels = []
@@ -124,6 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
                 model(**inputs, logits_to_keep=1, use_cache=False)
 
     methods = {"judge": run_judge, "generate": run_generate, "forward": run_forward}
+    if args.naive_batch:
+        methods["naive"] = lambda: run_generate(naive=True)
     with torch.inference_mode():  # warm-up (allocator, kernels) on the smallest batch
         model(**tensors[-1], logits_to_keep=1, use_cache=False)
     timings: dict[str, list[float]] = {name: [] for name in methods}
@@ -140,7 +160,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"model {judge.model_id} on {device} ({next(model.parameters()).dtype}), "
         f"{len(pairs)} pairs x 2 orders = {len(sequences)} sequences, {n_tokens} tokens, "
-        f"{len(batches)} batches, median of {args.repeats}"
+        f"{len(batches)} batches of <= {args.max_batch_tokens} padded tokens, "
+        f"median of {args.repeats}"
     )
     for name, label in (
         ("judge", "(a) this judge"),
@@ -164,10 +185,13 @@ def main(argv: list[str] | None = None) -> dict:
         "pairs": len(pairs),
         "tokens": n_tokens,
         "gen_tokens": args.gen_tokens,
+        "max_batch_tokens": args.max_batch_tokens,
         "device": str(device),
         "model": judge.model_id,
         "quick": args.quick,
     }
+    if "naive" in rate:
+        result["ratio_vs_generate_naive_batches"] = round(rate["judge"] / rate["naive"], 3)
     print(json.dumps(result))
     return result
 

@@ -67,7 +67,7 @@ def generate_candidates(
     pair_source: str = "generated",
     device: str = "auto",
     dtype: str = "auto",
-    max_batch_tokens: int = 16384,
+    max_batch_tokens: int = 0,
     max_prompt_tokens: int = 1024,
     chunk_prompts: int = 16,
     progress: bool = True,
@@ -84,6 +84,7 @@ def generate_candidates(
     policy_id = f"{model_id}@{revision}" if revision else model_id
     stored_params = asdict(params)
     model, tokenizer = hf_common.load_causal_lm(source_path, None, dtype, device)
+    max_batch_tokens = hf_common.batch_budget(max_batch_tokens, model)
     report = GenerateReport(policy_id)
 
     with session_scope(url) as session:

@@ -51,7 +51,7 @@ class DirectScorer:
         template: str | None = None,
         *,
         dtype: str = "auto",
-        max_batch_tokens: int = 16384,
+        max_batch_tokens: int = 0,
         max_length: int = 2048,
         constitution: str | None = None,
         revision: str | None = None,
@@ -61,6 +61,7 @@ class DirectScorer:
         self.dtype, self.max_batch_tokens, self.max_length = dtype, max_batch_tokens, max_length
         self.constitution = constitution
         self.model, self.tokenizer = hf_common.load_causal_lm(self.source, revision, dtype, device)
+        self.max_batch_tokens = hf_common.batch_budget(max_batch_tokens, self.model)
         self._find_rating_tokens()
 
     def _find_rating_tokens(self) -> None:

@@ -176,6 +176,19 @@ def check_disjoint(token_sets: dict[str, list[int]]) -> None:
             seen[token] = label
 
 
+# Padded tokens per forward pass when the config says 0 ("auto"). Measured on a 2-core CPU with
+# SmolLM2-135M: 1-4 k tokens per batch ran ~1.8x faster than 16 k (cache-friendly activations);
+# a GPU wants large batches.
+AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
+
+
+def batch_budget(requested: int, model) -> int:
+    if requested > 0:
+        return requested
+    device = next(model.parameters()).device.type
+    return AUTO_BATCH_TOKENS.get(device, AUTO_BATCH_TOKENS["cpu"])
+
+
 def make_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
     """Indices grouped longest first, each batch's padded size (rows x longest) within budget.
 

@@ -34,6 +34,7 @@ class HfLogprobJudge:
         self.model, self.tokenizer = model, tokenizer
         if self.revision is None:  # a hub id without --revision: pin the commit that was loaded
             self.revision = getattr(model.config, "_commit_hash", None)
+        self.batch_tokens = hf_common.batch_budget(config.max_batch_tokens, model)
         self.label_ids = {
             slot: hf_common.label_token_ids(tokenizer, text) for slot, text in config.labels.items()
         }
@@ -82,7 +83,7 @@ class HfLogprobJudge:
             sequences,
             self.token_ids,
             pad_id=self.tokenizer.pad_token_id,
-            max_batch_tokens=self.config.max_batch_tokens,
+            max_batch_tokens=self.batch_tokens,
             on_batch=self.on_progress,
         )[:, -1, :].tolist()
         n_a = len(self.label_ids["A"])
@@ -114,7 +115,7 @@ class HfLogprobJudge:
             self.tokenizer,
             prompts,
             max_new_tokens=self.config.rationale_max_tokens,
-            max_batch_tokens=self.config.max_batch_tokens,
+            max_batch_tokens=self.batch_tokens,
         )
         sequences = [p + t + c for p, t, c in zip(prompts, thoughts, cues, strict=True)]
         texts = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in thoughts]

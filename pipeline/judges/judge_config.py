@@ -54,7 +54,7 @@ class JudgeConfig:
     # Local backends (hf, reward_model)
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
-    max_batch_tokens: int = 16384  # padded tokens per forward pass
+    max_batch_tokens: int = 0  # padded tokens per forward pass; 0: auto (CPU 2048, CUDA 32768)
     rationale: bool = False
     rationale_max_tokens: int = 96
     # Labelling loop
@@ -83,7 +83,9 @@ class JudgeConfig:
             raise UserError(f"tie_band must lie in [0, 0.5): {self.tie_band}")
         if self.logprobs not in ("auto", "always", "never"):
             raise UserError(f"logprobs must be auto, always or never: {self.logprobs!r}")
-        for name in ("max_batch_tokens", "chunk_size", "concurrency", "samples", "max_length"):
+        if self.max_batch_tokens < 0:
+            raise UserError(f"max_batch_tokens must be 0 (auto) or more: {self.max_batch_tokens}")
+        for name in ("chunk_size", "concurrency", "samples", "max_length"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1: {getattr(self, name)}")
 

@@ -40,6 +40,7 @@ class RewardModelJudge:
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.on_progress = None
+        self.batch_tokens = hf_common.batch_budget(config.max_batch_tokens, self.model)
         self._takes_positions = "position_ids" in inspect.signature(self.model.forward).parameters
 
     @property
@@ -76,9 +77,7 @@ class RewardModelJudge:
         out = [0.0] * len(sequences)
         pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
-            for batch in hf_common.make_batches(
-                [len(s) for s in sequences], self.config.max_batch_tokens
-            ):
+            for batch in hf_common.make_batches([len(s) for s in sequences], self.batch_tokens):
                 rows = [sequences[i] for i in batch]
                 inputs = hf_common.left_pad(rows, pad, device)
                 if not self._takes_positions:
