@@ -58,7 +58,7 @@ class JudgeConfig:
     rationale: bool = False
     rationale_max_tokens: int = 96
     # Labelling loop
-    chunk_size: int = 64  # pairs written and committed together
+    chunk_size: int = 16  # pairs written and committed together (and progress-bar steps)
     # OpenAI-compatible backend
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
