@@ -5,6 +5,7 @@
 #   RLAIF_HOME     where the database, model cache and runs live (default ~/.rlaif)
 #   RLAIF_DEMO_NO_APP=1   stop before opening the app (used by the tests)
 #   RLAIF_PORT     the app's port (default 8501)
+#   RLAIF_DEMO_LLMBAR_PAIRS, RLAIF_DEMO_HH_PAIRS   how many pairs of each set to label (60, 40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -22,8 +23,10 @@ $rlaif import pairs "$data/hh_rlhf_harmless_sample.jsonl" --chosen-rejected --so
 $rlaif import pairs "$data/llmbar_natural_pairs.jsonl" --source llmbar
 
 step "Label with the bundled judge (both orders, label-token probabilities)"
-$rlaif label --judge default --source llmbar
-$rlaif label --judge default --source hh-rlhf --limit "${RLAIF_DEMO_HH_PAIRS:-200}"
+# A 135M model on CPU scores about one pair per second when idle: the demo labels a part of each
+# set (a re-run labels the next ones). Set RLAIF_DEMO_*_PAIRS to change how many.
+$rlaif label --judge default --source llmbar --limit "${RLAIF_DEMO_LLMBAR_PAIRS:-60}"
+$rlaif label --judge default --source hh-rlhf --limit "${RLAIF_DEMO_HH_PAIRS:-40}"
 $rlaif judges
 
 step "How far does the AI judge agree with the humans?"
