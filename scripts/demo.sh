@@ -34,6 +34,10 @@ $rlaif metrics
 
 step "Sign-in"
 $rlaif users bootstrap-admin
+password_file="${RLAIF_HOME:-$HOME/.rlaif}/admin-password.txt"
+if [ -r "$password_file" ]; then
+  echo "Sign in as admin with the password: $(cat "$password_file")"
+fi
 
 if [ "${RLAIF_DEMO_NO_APP:-0}" = "1" ]; then
   exit 0

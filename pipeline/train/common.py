@@ -9,6 +9,7 @@ import json
 import math
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,3 +170,15 @@ def db_metrics_callback(job_id: int | None):
             record_metrics(job_id, state.global_step, values)
 
     return JobMetricsCallback()
+
+
+def run_script(main) -> None:
+    """`python -m pipeline.train.<algo> --config run.yaml`: a UserError is one line, exit 2."""
+    try:
+        main(sys.argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except FileNotFoundError as error:  # --config names a file that is not there
+        print(f"error: {error.filename}: no such file", file=sys.stderr)
+        sys.exit(2)

@@ -12,7 +12,6 @@ exactly that interface over any text scorer, so PPOTrainer itself stays unmodifi
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from pipeline.train.common import (
     precision_flags,
     report_to,
     resolve_model,
+    run_script,
     write_json,
 )
 from pipeline.train.ppo_config import PpoRunConfig
@@ -354,8 +354,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

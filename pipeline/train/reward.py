@@ -11,7 +11,6 @@ saved with a model card and lineage.json naming the snapshot, the judges and the
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from pipeline.train.common import (
     precision_flags,
     report_to,
     resolve_model,
+    run_script,
     write_json,
 )
 from pipeline.train.reward_config import RewardRunConfig
@@ -338,10 +338,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from pipeline.errors import UserError
-
-    try:
-        main(sys.argv[1:])
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)
