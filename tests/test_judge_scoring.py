@@ -227,3 +227,31 @@ def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
     exp_a = sum(math.exp(logits[t]) for t in judge.label_ids["A"])
     exp_b = sum(math.exp(logits[t]) for t in judge.label_ids["B"])
     assert row["p_a_ab"] == pytest.approx(exp_a / (exp_a + exp_b), abs=1e-5)
+
+
+def test_shared_prefix_pass_matches_whole_sequences(judge):
+    sequences = [judge.encode(p.prompt, p.response_a, p.response_b) for p in PAIRS]
+    sequences += [judge.encode(p.prompt, p.response_b, p.response_a) for p in PAIRS]
+    shared = hf_common.shared_prefix_length(sequences)
+    # The template's preamble is common to every judge prompt, and the cache path is taken.
+    assert shared >= hf_common.MIN_SHARED_PREFIX
+    assert all(s[:shared] == sequences[0][:shared] for s in sequences)
+    assert (
+        sequences[0][shared] != sequences[1][shared]
+        or len(sequences[0]) == shared + 1
+        or any(s[shared] != sequences[0][shared] for s in sequences)
+    )
+    kwargs = dict(pad_id=judge.tokenizer.pad_token_id, max_batch_tokens=300)
+    tokens = list(judge.token_ids)
+    with_cache = hf_common.last_position_logprobs(judge.model, sequences, tokens, **kwargs)
+    whole = hf_common.last_position_logprobs(
+        judge.model, sequences, tokens, share_prefix=False, **kwargs
+    )
+    assert torch.allclose(with_cache, whole, atol=1e-5)
+
+
+def test_shared_prefix_length_leaves_tokens_to_score():
+    assert hf_common.shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert hf_common.shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # one token left to score
+    assert hf_common.shared_prefix_length([[1, 2, 3], [1, 2, 3]], keep=2) == 1
+    assert hf_common.shared_prefix_length([[7], [8]]) == 0
