@@ -182,3 +182,22 @@ def run_script(main) -> None:
     except FileNotFoundError as error:  # --config names a file that is not there
         print(f"error: {error.filename}: no such file", file=sys.stderr)
         sys.exit(2)
+
+
+def use_distinct_pad_token(tokenizer) -> None:
+    """Give the tokenizer a pad token that is not its EOS token.
+
+    Chat templates put the EOS token inside prompts (SmolLM2 ends every turn with <|im_end|>,
+    which is also its pad token). TRL's PPO masks every pad id in the query, so pad == EOS would
+    hide those turns from the policy. The reward model and PPO both call this, so a reward model
+    trained on the policy's backbone still shares its token ids."""
+    eos = tokenizer.eos_token_id
+    if tokenizer.pad_token is not None and (eos is None or tokenizer.pad_token_id != eos):
+        return
+    vocab = tokenizer.get_vocab()
+    for candidate in ("<|endoftext|>", "<pad>", "<|pad|>", "[PAD]", tokenizer.unk_token):
+        if candidate and candidate in vocab and vocab[candidate] != eos:
+            tokenizer.pad_token = candidate
+            return
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # nothing better in the vocabulary

@@ -34,6 +34,7 @@ from pipeline.train.common import (
     report_to,
     resolve_model,
     run_script,
+    use_distinct_pad_token,
     write_json,
 )
 from pipeline.train.ppo_config import PpoRunConfig
@@ -200,8 +201,7 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
     dataset, info = load_snapshot(snapshot)
 
     tokenizer = AutoTokenizer.from_pretrained(policy_path, padding_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    use_distinct_pad_token(tokenizer)
     prompts = list(dict.fromkeys(dataset["prompt"]))
     order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(config.seed))
     prompts = [prompts[i] for i in order.tolist()]

@@ -31,6 +31,7 @@ from pipeline.train.common import (
     report_to,
     resolve_model,
     run_script,
+    use_distinct_pad_token,
     write_json,
 )
 from pipeline.train.reward_config import RewardRunConfig
@@ -208,8 +209,7 @@ def train_reward(config: RewardRunConfig) -> dict[str, Any]:
     model_path = resolve_model(config.model_name_or_path)
     snapshot, info = load_snapshot(config.snapshot)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    use_distinct_pad_token(tokenizer)
     pairs = build_pair_dataset(snapshot, tokenizer, config)
     if config.loss_type != "soft" and "p_chosen" in pairs.column_names:
         pairs = pairs.remove_columns("p_chosen")
