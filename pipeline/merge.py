@@ -101,7 +101,6 @@ def create_snapshot(
     out_dir: str | Path | None = None,
     min_confidence: float = 0.8,
     judge: str | None = None,
-    write_dataset: bool = True,
 ) -> Snapshot:
     """Write `preferences.jsonl` and `hf_dataset/` under out_dir and record the snapshot."""
     rule = MergeRule(min_confidence=min_confidence, judge=judge)
@@ -149,10 +148,9 @@ def create_snapshot(
     with open(out / "preferences.jsonl", "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    if write_dataset:
-        from datasets import Dataset
+    from datasets import Dataset
 
-        Dataset.from_list(records or [], features=None).save_to_disk(str(out / "hf_dataset"))
+    Dataset.from_list(records).save_to_disk(str(out / "hf_dataset"))
     n_ai = sum(1 for item in db_items if item["label_source"] == "ai")
     snapshot = Snapshot(
         id=snapshot_id,

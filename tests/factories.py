@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from db.labels import get_or_create_judge_version, upsert_human_label, upsert_judgments
 from db.models import Pair, Prompt, Response
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+from pipeline.ingest.records import sha256
 
 
 def make_pair(
@@ -24,14 +20,14 @@ def make_pair(
     source: str = "test",
     meta: dict[str, Any] | None = None,
 ) -> Pair:
-    prompt_row = session.query(Prompt).filter_by(text_hash=_sha(prompt)).one_or_none()
+    prompt_row = session.query(Prompt).filter_by(text_hash=sha256(prompt)).one_or_none()
     if prompt_row is None:
-        prompt_row = Prompt(text=prompt, text_hash=_sha(prompt))
+        prompt_row = Prompt(text=prompt, text_hash=sha256(prompt))
         session.add(prompt_row)
         session.flush()
     responses = []
     for text in (response_a or f"{external_id} answer A", response_b or f"{external_id} answer B"):
-        row = Response(prompt_id=prompt_row.id, text=text, text_hash=_sha(text))
+        row = Response(prompt_id=prompt_row.id, text=text, text_hash=sha256(text))
         session.add(row)
         responses.append(row)
     session.flush()
@@ -42,7 +38,7 @@ def make_pair(
         response_b_id=responses[1].id,
         source=source,
         meta=meta or {},
-        content_hash=_sha(external_id),
+        content_hash=sha256(external_id),
     )
     session.add(pair)
     session.flush()
