@@ -1,7 +1,9 @@
 """Judge throughput: the same model on the same pairs, both orders, three ways, side by side.
 
-(a) this judge: HfLogprobJudge.judge (templating, tokenising, one last-position forward pass
-    per sequence in length-sorted token-budget batches, label softmax, order combination);
+(a) this judge: HfLogprobJudge.judge (templating, fitting to max_length, tokenising, the
+    template preamble run once and each pair's shared start once for both orders, then one
+    last-position forward pass per order in length-sorted token-budget batches, label softmax,
+    order combination);
 (b) generate-and-parse baseline, as the old TRL HfPairwiseJudge did: batched greedy `generate`
     of a few tokens, then parse the first A/B in the text. It gets the SAME prompts and the SAME
     length-sorted batches as (a), which favours the baseline: the ratio isolates generation;
@@ -63,14 +65,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--quick", action="store_true", help="4 pairs, 96 tokens: < 1 minute")
+    parser.add_argument("--quick", action="store_true", help="4 pairs, 320 tokens: < 1 minute")
     args = parser.parse_args(argv)
     if args.quick:
-        args.pairs, args.max_length, args.repeats = 4, 96, 3
+        args.pairs, args.max_length, args.repeats = 4, 320, 3
 
     import torch
 
-    from pipeline.judges import hf_common
+    from pipeline.judges import hf_forward
     from pipeline.judges.base import parse_label
     from pipeline.judges.hf_logprob import HfLogprobJudge
     from pipeline.judges.judge_config import JudgeConfig
@@ -87,15 +89,21 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = load_pairs(args.pairs)
     device = next(model.parameters()).device
 
-    sequences = [judge.encode(p.prompt, p.response_a, p.response_b) for p in pairs]
-    sequences += [judge.encode(p.prompt, p.response_b, p.response_a) for p in pairs]
+    order_ab, order_ba = zip(*(judge.encode_pair(p) for p in pairs), strict=True)
+    sequences = [*order_ab, *order_ba]
     args.max_batch_tokens = judge.batch_tokens
-    batches = hf_common.make_batches([len(s) for s in sequences], args.max_batch_tokens)
+    batches = hf_forward.make_batches([len(s) for s in sequences], args.max_batch_tokens)
     tensors = [
-        hf_common.left_pad([sequences[i] for i in b], tokenizer.pad_token_id, device)
+        hf_forward.left_pad([sequences[i] for i in b], tokenizer.pad_token_id, device)
         for b in batches
     ]
     n_tokens = sum(len(s) for s in sequences)
+    preamble = hf_forward.shared_prefix_length(sequences)
+    trees, flat = hf_forward._plan(
+        sequences, [(i, len(pairs) + i) for i in range(len(pairs))], preamble, keep=1
+    )
+    judge_tokens = preamble + sum(len(sequences[i]) - preamble for i in flat)
+    judge_tokens += sum(len(g.stem) + sum(len(t) for t in g.tails) for g in trees)
 
     def sync() -> None:
         if device.type == "cuda":
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         if naive:  # fixed-size batches in input order, as a plain batched loop does
             texts = []
             for start in range(0, len(sequences), args.naive_batch):
-                texts += hf_common.generate_batched(
+                texts += hf_forward.generate_batched(
                     model,
                     tokenizer,
                     sequences[start : start + args.naive_batch],
@@ -116,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
                     max_batch_tokens=10**9,
                 )
         else:
-            texts = hf_common.generate_batched(
+            texts = hf_forward.generate_batched(
                 model,
                 tokenizer,
                 sequences,
@@ -159,7 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
     rate = {name: len(pairs) / statistics.median(values) for name, values in timings.items()}
     print(
         f"model {judge.model_id} on {device} ({next(model.parameters()).dtype}), "
-        f"{len(pairs)} pairs x 2 orders = {len(sequences)} sequences, {n_tokens} tokens, "
+        f"{len(pairs)} pairs x 2 orders = {len(sequences)} sequences, {n_tokens} tokens "
+        f"({judge_tokens} run by (a): preamble once, each pair's start once), "
         f"{len(batches)} batches of <= {args.max_batch_tokens} padded tokens, "
         f"median of {args.repeats}"
     )
@@ -184,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         "forward_pairs_per_s": round(rate["forward"], 3),
         "pairs": len(pairs),
         "tokens": n_tokens,
+        "tokens_run_by_judge": judge_tokens,
         "gen_tokens": args.gen_tokens,
         "max_batch_tokens": args.max_batch_tokens,
         "device": str(device),

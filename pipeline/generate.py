@@ -75,7 +75,7 @@ def generate_candidates(
     import torch
     from tqdm import tqdm
 
-    from pipeline.judges import hf_common
+    from pipeline.judges import hf_common, hf_forward
 
     params = params or SamplingParams()
     if params.n < 2:
@@ -84,7 +84,7 @@ def generate_candidates(
     policy_id = f"{model_id}@{revision}" if revision else model_id
     stored_params = asdict(params)
     model, tokenizer = hf_common.load_causal_lm(source_path, None, dtype, device)
-    max_batch_tokens = hf_common.batch_budget(max_batch_tokens, model)
+    max_batch_tokens = hf_forward.batch_budget(max_batch_tokens, model)
     report = GenerateReport(policy_id)
 
     with session_scope(url) as session:
@@ -113,7 +113,7 @@ def generate_candidates(
         ]
         # Seeded per chunk: a resumed run samples the same texts as an uninterrupted one.
         torch.manual_seed(params.seed + number)
-        outputs = hf_common.generate_batched(
+        outputs = hf_forward.generate_batched(
             model,
             tokenizer,
             sequences,

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from pipeline.judges import hf_common
+from pipeline.judges import hf_common, hf_forward
 from pipeline.judges.base import PairInput, combine_orders
 from pipeline.judges.judge_config import JudgeConfig
 
@@ -81,13 +81,13 @@ def test_combine_orders_by_hand():
 
 def test_make_batches_respects_token_budget():
     lengths = [5, 50, 20, 20, 49, 3]
-    batches = hf_common.make_batches(lengths, 100)
+    batches = hf_forward.make_batches(lengths, 100)
     assert sorted(i for b in batches for i in b) == list(range(6))
     for batch in batches:
         longest = max(lengths[i] for i in batch)
         assert longest * len(batch) <= 100
         assert [lengths[i] for i in batch] == sorted((lengths[i] for i in batch), reverse=True)
-    assert hf_common.make_batches([500], 100) == [[0]]  # too long still runs, alone
+    assert hf_forward.make_batches([500], 100) == [[0]]  # too long still runs, alone
 
 
 def _tokenizer(vocab: list[str], pre_tokenizer, decoder=None):
@@ -212,7 +212,7 @@ def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
         prompt=pair.prompt, response_a=pair.response_a, response_b=pair.response_b
     )
     base = hf_common.Rendered(rendered.text, rendered.rationale_cue, "")
-    ids = hf_common.prompt_ids(judge.tokenizer, base, config.max_length)
+    ids = hf_common.prompt_ids(judge.tokenizer, base)
     with torch.no_grad():
         out = judge.model.generate(
             torch.tensor([ids]),
@@ -227,27 +227,3 @@ def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
     exp_a = sum(math.exp(logits[t]) for t in judge.label_ids["A"])
     exp_b = sum(math.exp(logits[t]) for t in judge.label_ids["B"])
     assert row["p_a_ab"] == pytest.approx(exp_a / (exp_a + exp_b), abs=1e-5)
-
-
-def test_shared_prefix_pass_matches_whole_sequences(judge):
-    sequences = [judge.encode(p.prompt, p.response_a, p.response_b) for p in PAIRS]
-    sequences += [judge.encode(p.prompt, p.response_b, p.response_a) for p in PAIRS]
-    shared = hf_common.shared_prefix_length(sequences)
-    # The template's preamble is common to every judge prompt, and the cache path is taken.
-    assert shared >= hf_common.MIN_SHARED_PREFIX
-    assert all(s[:shared] == sequences[0][:shared] for s in sequences)
-    assert any(s[shared] != sequences[0][shared] for s in sequences)  # and it is the longest
-    kwargs = dict(pad_id=judge.tokenizer.pad_token_id, max_batch_tokens=300)
-    tokens = list(judge.token_ids)
-    with_cache = hf_common.last_position_logprobs(judge.model, sequences, tokens, **kwargs)
-    whole = hf_common.last_position_logprobs(
-        judge.model, sequences, tokens, share_prefix=False, **kwargs
-    )
-    assert torch.allclose(with_cache, whole, atol=1e-5)
-
-
-def test_shared_prefix_length_leaves_tokens_to_score():
-    assert hf_common.shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
-    assert hf_common.shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # one token left to score
-    assert hf_common.shared_prefix_length([[1, 2, 3], [1, 2, 3]], keep=2) == 1
-    assert hf_common.shared_prefix_length([[7], [8]]) == 0

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import UserError
-from pipeline.judges import hf_common
+from pipeline.judges import hf_common, hf_forward
 from pipeline.judges.base import JudgeIdentity
+from pipeline.judges.judge_config import TRUNCATION
 from pipeline.judges.templates import load_template
 
 RATINGS = tuple(range(1, 11))
@@ -61,7 +62,7 @@ class DirectScorer:
         self.dtype, self.max_batch_tokens, self.max_length = dtype, max_batch_tokens, max_length
         self.constitution = constitution
         self.model, self.tokenizer = hf_common.load_causal_lm(self.source, revision, dtype, device)
-        self.max_batch_tokens = hf_common.batch_budget(max_batch_tokens, self.model)
+        self.max_batch_tokens = hf_forward.batch_budget(max_batch_tokens, self.model)
         self._find_rating_tokens()
 
     def _find_rating_tokens(self) -> None:
@@ -113,6 +114,7 @@ class DirectScorer:
             },
             params={
                 "max_length": self.max_length,
+                "truncation": TRUNCATION,
                 "dtype": self.dtype,
                 "constitution": self.constitution,
             },
@@ -120,11 +122,19 @@ class DirectScorer:
         )
 
     def encode(self, prompt: str, response: str) -> list[int]:
-        rendered = self.template.render(
-            prompt=prompt, response=response, constitution=self.constitution
+        """The rating prompt's token ids, cut to max_length (hf_common.fit_to_length)."""
+
+        def rating_prompt(prompt: str, responses: list[str]) -> list[list[int]]:
+            rendered = self.template.render(
+                prompt=prompt, response=responses[0], constitution=self.constitution
+            )
+            ids = hf_common.prompt_ids(self.tokenizer, rendered, self.suffix)
+            return [ids + [self.one_id] if self.one_id is not None else ids]
+
+        fitted = hf_common.fit_to_length(
+            rating_prompt, self.tokenizer, prompt, [response], self.max_length
         )
-        ids = hf_common.prompt_ids(self.tokenizer, rendered, self.max_length, self.suffix)
-        return ids + [self.one_id] if self.one_id is not None else ids
+        return fitted[0][0]
 
     def score_detailed(
         self, prompts: Sequence[str], responses: Sequence[str], on_batch=None
@@ -135,7 +145,7 @@ class DirectScorer:
             return []
         sequences = [self.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
         keep = 1 if self.ten_is_token else 2
-        logprobs = hf_common.last_position_logprobs(
+        logprobs = hf_forward.last_position_logprobs(
             self.model,
             sequences,
             self.token_ids,

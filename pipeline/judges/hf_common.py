@@ -5,12 +5,10 @@ last-position forward pass (length-sorted, left-padded, filled to a token budget
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -113,11 +111,11 @@ def load_causal_lm(source: str, revision: str | None, dtype: str, device: str):
     return model, load_tokenizer(source, revision)
 
 
-def prompt_ids(tokenizer, rendered: Rendered, max_length: int, suffix: str = "") -> list[int]:
+def prompt_ids(tokenizer, rendered: Rendered, suffix: str = "") -> list[int]:
     """The chat-templated user message plus the answer cue, as token ids.
 
     With a chat template the cue starts the assistant's turn; without one, it follows the text.
-    Over `max_length`, the most recent tokens are kept (the responses and the cue)."""
+    Length limits are applied to the texts before rendering (`fit_to_length`)."""
     cue = rendered.answer_cue + suffix
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "user", "content": rendered.text}]
@@ -128,7 +126,72 @@ def prompt_ids(tokenizer, rendered: Rendered, max_length: int, suffix: str = "")
     ids = tokenizer(text, add_special_tokens=not getattr(tokenizer, "chat_template", None))[
         "input_ids"
     ]
-    return list(ids[-max_length:])
+    return list(ids)
+
+
+CUT_MARK = "[...]"
+FIT_ROUNDS = 4  # a cut re-tokenises a little differently at its edge; re-check a few times
+
+
+def fit_to_length(
+    encode: Callable[[str, list[str]], list[list[int]]],
+    tokenizer,
+    prompt: str,
+    responses: list[str],
+    max_length: int,
+) -> tuple[list[list[int]], str, list[str]]:
+    """`encode(prompt, responses)` with every sequence it returns within `max_length` tokens.
+
+    Over the limit, the start of the prompt goes first (the oldest turns of a conversation),
+    then the ends of the responses, the longest cut first, so the template's preamble, the most
+    recent turn and the answer cue always stay. All sequences (both orders of a pair) see the
+    same cut texts. Returns the sequences and the texts they were built from."""
+    encoded = encode(prompt, responses)
+    for _ in range(FIT_ROUNDS):
+        excess = max(len(ids) for ids in encoded) - max_length
+        if excess <= 0:
+            break
+        prompt, responses = shorten(tokenizer, prompt, responses, excess)
+        encoded = encode(prompt, responses)
+    return encoded, prompt, responses
+
+
+def shorten(tokenizer, prompt: str, responses: list[str], excess: int) -> tuple[str, list[str]]:
+    """Texts with about `excess` tokens fewer (plus room for the cut marks)."""
+
+    def tokens(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    mark = len(tokens(CUT_MARK)) + 1
+    need = excess + mark
+    prompt_tokens = tokens(prompt)
+    if len(prompt_tokens) > need:
+        kept = tokenizer.decode(prompt_tokens[need:], skip_special_tokens=True)
+        return f"{CUT_MARK} {kept.lstrip()}", responses
+    need -= len(prompt_tokens)
+    lengths = [len(tokens(r)) for r in responses]
+    need += mark * len(responses)
+    cap = _water_level(lengths, need)
+    cut = []
+    for response, length in zip(responses, lengths, strict=True):
+        if length <= cap:
+            cut.append(response)
+        else:
+            head = tokenizer.decode(tokens(response)[:cap], skip_special_tokens=True)
+            cut.append(f"{head.rstrip()} {CUT_MARK}")
+    return (CUT_MARK if prompt else ""), cut
+
+
+def _water_level(lengths: list[int], remove: int) -> int:
+    """The largest cap such that cutting every length down to it removes >= `remove` tokens."""
+    low, high = 0, max(lengths, default=0)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(max(0, n - mid) for n in lengths) >= remove:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def label_token_ids(tokenizer, label: str) -> list[int]:
@@ -175,158 +238,3 @@ def check_disjoint(token_sets: dict[str, list[int]]) -> None:
                     "choose label tokens that differ in their first token"
                 )
             seen[token] = label
-
-
-# Padded tokens per forward pass when the config says 0 ("auto"). Measured on a 2-core CPU with
-# SmolLM2-135M: 1-4 k tokens per batch ran ~1.8x faster than 16 k (cache-friendly activations);
-# a GPU wants large batches.
-AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
-
-
-def batch_budget(requested: int, model) -> int:
-    if requested > 0:
-        return requested
-    device = next(model.parameters()).device.type
-    return AUTO_BATCH_TOKENS.get(device, AUTO_BATCH_TOKENS["cpu"])
-
-
-def make_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
-    """Indices grouped longest first, each batch's padded size (rows x longest) within budget.
-
-    A single sequence longer than the budget still gets a batch of its own."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for index in order:
-        longest = lengths[current[0]] if current else lengths[index]
-        if current and longest * (len(current) + 1) > max_batch_tokens:
-            batches.append(current)
-            current = []
-        current.append(index)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-        attention[i, width - len(row) :] = 1
-    # Positions count real tokens only, so a left-padded row scores as it would alone.
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    return {
-        "input_ids": input_ids.to(device),
-        "attention_mask": attention.to(device),
-        "position_ids": positions.to(device),
-    }
-
-
-def shared_prefix_length(sequences: Sequence[list[int]], keep: int = 1) -> int:
-    """Length of the token prefix every sequence starts with (the judge template's preamble),
-    leaving at least `keep` tokens of each sequence after it."""
-    if not sequences:
-        return 0
-    first = sequences[0]
-    limit = min(len(s) for s in sequences) - keep
-    length = 0
-    while length < limit and all(s[length] == first[length] for s in sequences):
-        length += 1
-    return max(length, 0)
-
-
-# Below this many shared tokens, a separate prefix pass is not worth its overhead.
-MIN_SHARED_PREFIX = 16
-
-
-def last_position_logprobs(
-    model,
-    sequences: Sequence[list[int]],
-    token_ids: Sequence[int],
-    *,
-    pad_id: int,
-    max_batch_tokens: int,
-    keep: int = 1,
-    on_batch: Callable[[int], Any] | None = None,
-    share_prefix: bool = True,
-) -> torch.Tensor:
-    """log-softmax (over the full vocabulary) of `token_ids` at the last `keep` positions.
-
-    Returns float32 [len(sequences), keep, len(token_ids)], in input order. Only the last
-    `keep` positions' logits are computed (logits_to_keep), under inference_mode.
-
-    Every judge prompt starts with the same preamble (system prompt, rubric). With
-    `share_prefix`, that common token prefix is run once and its KV cache reused by every batch,
-    which reads as [prefix][pads][suffix]: ~1.5x fewer tokens for the bundled judge on HH-RLHF,
-    with the same probabilities up to float rounding.
-    """
-    device = next(model.parameters()).device
-    wanted = torch.tensor(list(token_ids), dtype=torch.long, device=device)
-    out = torch.empty((len(sequences), keep, len(token_ids)), dtype=torch.float32)
-    prefix = shared_prefix_length(sequences, keep) if share_prefix else 0
-    with torch.inference_mode():
-        prefix_cache = None
-        if prefix >= MIN_SHARED_PREFIX:
-            head = torch.tensor([sequences[0][:prefix]], dtype=torch.long, device=device)
-            prefix_cache = model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
-            if not hasattr(prefix_cache, "batch_repeat_interleave"):
-                prefix_cache, prefix = None, 0  # a cache we cannot expand: run whole sequences
-        else:
-            prefix = 0
-        for batch in make_batches([len(s) - prefix for s in sequences], max_batch_tokens):
-            inputs = left_pad([sequences[i][prefix:] for i in batch], pad_id, device)
-            if prefix_cache is not None:
-                cache = copy.deepcopy(prefix_cache)  # the forward pass appends to it
-                cache.batch_repeat_interleave(len(batch))
-                ones = torch.ones((len(batch), prefix), dtype=torch.long, device=device)
-                inputs["attention_mask"] = torch.cat([ones, inputs["attention_mask"]], dim=1)
-                inputs["position_ids"] = inputs["position_ids"] + prefix
-                logits = model(
-                    **inputs, past_key_values=cache, logits_to_keep=keep, use_cache=True
-                ).logits
-            else:
-                logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
-            logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
-            out[batch] = logprobs.index_select(-1, wanted).cpu()
-            if on_batch:
-                on_batch(len(batch))
-    return out
-
-
-def generate_batched(
-    model,
-    tokenizer,
-    sequences: Sequence[list[int]],
-    *,
-    max_new_tokens: int,
-    max_batch_tokens: int,
-    on_batch: Callable[[int], Any] | None = None,
-    **generate_kwargs: Any,
-) -> list[list[int]]:
-    """Batched `generate` over token-id prompts (left-padded, length-sorted); new tokens only,
-    cut at the first end-of-sequence token. Greedy unless `do_sample=True` is passed."""
-    device = next(model.parameters()).device
-    eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    budget = max(max_batch_tokens, 1)
-    lengths = [len(s) + max_new_tokens for s in sequences]
-    out: list[list[int]] = [[] for _ in sequences]
-    generate_kwargs.setdefault("do_sample", False)
-    with torch.inference_mode():
-        for batch in make_batches(lengths, budget):
-            inputs = left_pad([sequences[i] for i in batch], tokenizer.pad_token_id, device)
-            inputs.pop("position_ids")  # generate derives them from the attention mask
-            generated = model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                **generate_kwargs,
-            )
-            width = inputs["input_ids"].shape[1]
-            for row, index in zip(generated[:, width:].tolist(), batch, strict=True):
-                cut = next((j for j, t in enumerate(row) if t in eos), len(row))
-                out[index] = row[:cut]
-            if on_batch:
-                on_batch(len(batch))
-    return out

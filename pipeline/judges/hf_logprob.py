@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.judges import hf_common
+from pipeline.judges import hf_common, hf_forward
 from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders
 from pipeline.judges.judge_config import JudgeConfig
 from pipeline.judges.templates import load_template
@@ -34,7 +34,7 @@ class HfLogprobJudge:
         self.model, self.tokenizer = model, tokenizer
         if self.revision is None:  # a hub id without --revision: pin the commit that was loaded
             self.revision = getattr(model.config, "_commit_hash", None)
-        self.batch_tokens = hf_common.batch_budget(config.max_batch_tokens, model)
+        self.batch_tokens = hf_forward.batch_budget(config.max_batch_tokens, model)
         self.label_ids = {
             slot: hf_common.label_token_ids(tokenizer, text) for slot, text in config.labels.items()
         }
@@ -72,19 +72,45 @@ class HfLogprobJudge:
         )
 
     def encode(self, prompt: str, first: str, second: str) -> list[int]:
-        """Token ids of the judge prompt with `first` shown as Response A."""
+        """Token ids of the judge prompt with `first` shown as Response A (no length limit)."""
         rendered = self._render(prompt, first, second)
-        return hf_common.prompt_ids(self.tokenizer, rendered, self.config.max_length, self.suffix)
+        return hf_common.prompt_ids(self.tokenizer, rendered, self.suffix)
 
-    def first_slot_probs(self, sequences: list[list[int]]) -> list[tuple[float, float]]:
-        """(P(first slot) among the label tokens, total label-token probability) per sequence."""
-        logprobs = hf_common.last_position_logprobs(
+    def fit_pair(self, pair: PairInput) -> tuple[list[list[int]], str, list[str]]:
+        """Both orders' token ids ([A first, B first]) within max_length, cut alike, and the
+        texts they were built from."""
+
+        def both_orders(prompt: str, responses: list[str]) -> list[list[int]]:
+            a, b = responses
+            return [self.encode(prompt, a, b), self.encode(prompt, b, a)]
+
+        return hf_common.fit_to_length(
+            both_orders,
+            self.tokenizer,
+            pair.prompt,
+            [pair.response_a, pair.response_b],
+            self.config.max_length,
+        )
+
+    def encode_pair(self, pair: PairInput) -> tuple[list[int], list[int]]:
+        ab, ba = self.fit_pair(pair)[0]
+        return ab, ba
+
+    def first_slot_probs(
+        self, sequences: list[list[int]], groups: list[tuple[int, ...]] = ()
+    ) -> list[tuple[float, float]]:
+        """(P(first slot) among the label tokens, total label-token probability) per sequence.
+
+        `groups` name sequences that start alike (a pair's two orders): their common part runs
+        once."""
+        logprobs = hf_forward.last_position_logprobs(
             self.model,
             sequences,
             self.token_ids,
             pad_id=self.tokenizer.pad_token_id,
             max_batch_tokens=self.batch_tokens,
             on_batch=self.on_progress,
+            groups=groups,
         )[:, -1, :].tolist()
         n_a = len(self.label_ids["A"])
         out = []
@@ -101,16 +127,14 @@ class HfLogprobJudge:
         prompts: list[list[int]] = []
         cues: list[list[int]] = []
         for pair in pairs:
-            for first, second in (
-                (pair.response_a, pair.response_b),
-                (pair.response_b, pair.response_a),
-            ):
-                rendered = self._render(pair.prompt, first, second)
+            _, prompt, (response_a, response_b) = self.fit_pair(pair)
+            for first, second in ((response_a, response_b), (response_b, response_a)):
+                rendered = self._render(prompt, first, second)
                 base = hf_common.Rendered(rendered.text, rendered.rationale_cue, "")
-                prompts.append(hf_common.prompt_ids(self.tokenizer, base, self.config.max_length))
+                prompts.append(hf_common.prompt_ids(self.tokenizer, base))
                 cue = rendered.answer_cue + self.suffix
                 cues.append(self.tokenizer.encode(cue, add_special_tokens=False))
-        thoughts = hf_common.generate_batched(
+        thoughts = hf_forward.generate_batched(
             self.model,
             self.tokenizer,
             prompts,
@@ -129,13 +153,14 @@ class HfLogprobJudge:
             sequences, rationales = self._rationale_sequences(pairs)
             order_ab, order_ba = sequences[0::2], sequences[1::2]
         else:
-            order_ab = [self.encode(p.prompt, p.response_a, p.response_b) for p in pairs]
-            order_ba = [self.encode(p.prompt, p.response_b, p.response_a) for p in pairs]
-        # Both orders go through the same length-sorted batches: one pass, fuller batches.
-        probs = self.first_slot_probs(order_ab + order_ba)
+            order_ab, order_ba = map(list, zip(*(self.encode_pair(p) for p in pairs), strict=True))
+        # Both orders go through the same length-sorted batches, and each pair's shared start
+        # (the conversation before Response A) runs once for both.
+        n = len(pairs)
+        probs = self.first_slot_probs(order_ab + order_ba, [(i, n + i) for i in range(n)])
         rows = []
         for i, pair in enumerate(pairs):
-            (p_ab, mass_ab), (p_first_ba, mass_ba) = probs[i], probs[len(pairs) + i]
+            (p_ab, mass_ab), (p_first_ba, mass_ba) = probs[i], probs[n + i]
             row = combine_orders(p_ab, 1 - p_first_ba, self.config.tie_band)
             row["pair_id"] = pair.pair_id
             row["raw_output"] = json.dumps(

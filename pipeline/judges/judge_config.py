@@ -38,6 +38,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# How local backends fit long inputs into max_length (hf_common.fit_to_length); pinned into the
+# judge version so that changing the rule makes a new version.
+TRUNCATION = "prompt-start-then-response-ends"
+
 
 @dataclass
 class JudgeConfig:
@@ -50,7 +54,7 @@ class JudgeConfig:
     labels: dict[str, str] = field(default_factory=lambda: {"A": "A", "B": "B"})
     tie_band: float = 0.0  # |p - 0.5| <= tie_band -> "tie"
     min_label_mass: float = 0.0  # below this total label-token probability -> "invalid"
-    max_length: int = 2048  # prompt tokens kept (the most recent ones)
+    max_length: int = 2048  # tokens per judge prompt; over it, TRUNCATION applies
     # Local backends (hf, reward_model)
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
@@ -99,6 +103,7 @@ class JudgeConfig:
         }
         if self.backend in ("hf", "reward_model"):
             params["dtype"] = self.dtype
+            params["truncation"] = TRUNCATION
         if self.backend == "hf":
             params["rationale"] = self.rationale
             if self.rationale:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from pipeline.errors import UserError
-from pipeline.judges import hf_common
+from pipeline.judges import hf_common, hf_forward
 from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders, sigmoid
 from pipeline.judges.judge_config import JudgeConfig
 
@@ -40,7 +40,7 @@ class RewardModelJudge:
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.on_progress = None
-        self.batch_tokens = hf_common.batch_budget(config.max_batch_tokens, self.model)
+        self.batch_tokens = hf_forward.batch_budget(config.max_batch_tokens, self.model)
         self._takes_positions = "position_ids" in inspect.signature(self.model.forward).parameters
 
     @property
@@ -61,25 +61,31 @@ class RewardModelJudge:
         )
 
     def encode(self, prompt: str, response: str) -> list[int]:
-        if getattr(self.tokenizer, "chat_template", None):
+        """The conversation's token ids, cut to max_length (hf_common.fit_to_length)."""
+
+        def conversation(prompt: str, responses: list[str]) -> list[list[int]]:
+            if not getattr(self.tokenizer, "chat_template", None):
+                return [self.tokenizer(prompt + "\n" + responses[0])["input_ids"]]
             messages = [
                 {"role": "user", "content": prompt},
-                {"role": "assistant", "content": response},
+                {"role": "assistant", "content": responses[0]},
             ]
             text = self.tokenizer.apply_chat_template(messages, tokenize=False)
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        else:
-            ids = self.tokenizer(prompt + "\n" + response)["input_ids"]
-        return list(ids[-self.config.max_length :])
+            return [self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+        fitted = hf_common.fit_to_length(
+            conversation, self.tokenizer, prompt, [response], self.config.max_length
+        )
+        return list(fitted[0][0])
 
     def rewards(self, sequences: list[list[int]]) -> list[float]:
         device = next(self.model.parameters()).device
         out = [0.0] * len(sequences)
         pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
-            for batch in hf_common.make_batches([len(s) for s in sequences], self.batch_tokens):
+            for batch in hf_forward.make_batches([len(s) for s in sequences], self.batch_tokens):
                 rows = [sequences[i] for i in batch]
-                inputs = hf_common.left_pad(rows, pad, device)
+                inputs = hf_forward.left_pad(rows, pad, device)
                 if not self._takes_positions:
                     inputs.pop("position_ids")
                 # Left padding: the model's pooled position is each row's last real token.

@@ -1,0 +1,271 @@
+"""Batched forward passes for the local judges: length-sorted, left-padded batches filled to a
+token budget, last-position logits only, and a prefix tree so shared tokens run once.
+
+Judge prompts share a lot: every prompt starts with the template's preamble (system prompt,
+rubric), and the two orders of a pair also share the conversation that comes before Response A.
+`last_position_logprobs` runs the preamble once per call and each pair's shared part once per
+pair, then scores every order from those KV caches; the result equals scoring each sequence
+alone, up to float rounding (tests/test_judge_prefix.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+# Padded tokens per forward pass when the config says 0 ("auto"). Measured on a 2-core CPU with
+# SmolLM2-135M: 1-4 k tokens per batch ran ~1.8x faster than 16 k (cache-friendly activations);
+# a GPU wants large batches.
+AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
+
+# Below this many shared tokens, a separate preamble pass is not worth its overhead.
+MIN_SHARED_PREFIX = 16
+
+
+def batch_budget(requested: int, model) -> int:
+    if requested > 0:
+        return requested
+    device = next(model.parameters()).device.type
+    return AUTO_BATCH_TOKENS.get(device, AUTO_BATCH_TOKENS["cpu"])
+
+
+def make_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Indices grouped longest first, each batch's padded size (rows x longest) within budget.
+
+    A single sequence longer than the budget still gets a batch of its own."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = lengths[current[0]] if current else lengths[index]
+        if current and longest * (len(current) + 1) > max_batch_tokens:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        attention[i, width - len(row) :] = 1
+    # Positions count real tokens only, so a left-padded row scores as it would alone.
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention.to(device),
+        "position_ids": positions.to(device),
+    }
+
+
+def shared_prefix_length(sequences: Sequence[list[int]], keep: int = 1) -> int:
+    """Length of the token prefix every sequence starts with, leaving at least `keep` tokens of
+    each sequence after it."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    limit = min(len(s) for s in sequences) - keep
+    length = 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return max(length, 0)
+
+
+@dataclass
+class _Group:
+    """Sequences that share `stem` (the tokens after the global prefix); `tails` follow it."""
+
+    members: list[int]
+    stem: list[int]
+    tails: list[list[int]]
+
+    @property
+    def longest_tail(self) -> int:
+        return max(len(t) for t in self.tails)
+
+
+def _plan(
+    sequences: Sequence[list[int]], groups: Sequence[Sequence[int]], prefix: int, keep: int
+) -> tuple[list[_Group], list[int]]:
+    """Groups whose members share at least one token after the global prefix, and the indices
+    left to run flat (ungrouped, or nothing shared)."""
+    planned, grouped = [], set()
+    for members in groups:
+        members = list(members)
+        rows = [sequences[i] for i in members]
+        split = shared_prefix_length(rows, keep) if len(rows) > 1 else prefix
+        if split > prefix:
+            planned.append(_Group(members, rows[0][prefix:split], [r[split:] for r in rows]))
+            grouped.update(members)
+    flat = [i for i in range(len(sequences)) if i not in grouped]
+    return planned, flat
+
+
+def _group_batches(groups: list[_Group], max_batch_tokens: int) -> list[list[_Group]]:
+    """Longest tails first (tails are padded once per member, stems once per group), each
+    batch's padded tokens (stems plus every member's tail) within budget. On HH-RLHF this pads
+    ~5 % fewer tokens than sorting by whole length."""
+    batches: list[list[_Group]] = []
+    current: list[_Group] = []
+    for group in sorted(groups, key=lambda g: (-g.longest_tail, -len(g.stem))):
+        trial = [*current, group]
+        stem = max(len(g.stem) for g in trial)
+        tail = max(g.longest_tail for g in trial)
+        rows = sum(len(g.tails) for g in trial)
+        if current and len(trial) * stem + rows * tail > max_batch_tokens:
+            batches.append(current)
+            trial = [group]
+        current = trial
+    if current:
+        batches.append(current)
+    return batches
+
+
+class _PrefixCache:
+    """The KV cache of the preamble every sequence starts with, copied out per batch."""
+
+    def __init__(self, model, head: list[int], device: torch.device):
+        self.length = len(head)
+        self._cache = None
+        if head:
+            ids = torch.tensor([head], dtype=torch.long, device=device)
+            cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+            if hasattr(cache, "batch_repeat_interleave"):
+                self._cache = cache
+        if self._cache is None:
+            self.length = 0  # nothing shared, or a cache we cannot expand: run whole sequences
+
+    def extend(self, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """`inputs` continued after the preamble: its cache, its mask and shifted positions."""
+        if self._cache is None:
+            return {**inputs, "use_cache": False}
+        rows = inputs["input_ids"].shape[0]
+        cache = copy.deepcopy(self._cache)  # the forward pass appends to it
+        cache.batch_repeat_interleave(rows)
+        ones = torch.ones((rows, self.length), dtype=torch.long, device=inputs["input_ids"].device)
+        return {
+            **inputs,
+            "attention_mask": torch.cat([ones, inputs["attention_mask"]], dim=1),
+            "position_ids": inputs["position_ids"] + self.length,
+            "past_key_values": cache,
+            "use_cache": True,
+        }
+
+
+def last_position_logprobs(
+    model,
+    sequences: Sequence[list[int]],
+    token_ids: Sequence[int],
+    *,
+    pad_id: int,
+    max_batch_tokens: int,
+    keep: int = 1,
+    on_batch: Callable[[int], Any] | None = None,
+    share_prefix: bool = True,
+    groups: Sequence[Sequence[int]] = (),
+) -> torch.Tensor:
+    """log-softmax (over the full vocabulary) of `token_ids` at the last `keep` positions.
+
+    Returns float32 [len(sequences), keep, len(token_ids)], in input order. Only the last
+    `keep` positions' logits are computed (logits_to_keep), under inference_mode.
+
+    With `share_prefix`, the token prefix common to all sequences runs once, and each of
+    `groups` (indices of sequences that start alike, e.g. the two orders of a pair) runs its
+    shared part once per batch, then its members' tails: the bundled judge on HH-RLHF runs about
+    half the tokens of whole sequences, with the same probabilities up to float rounding.
+    """
+    device = next(model.parameters()).device
+    wanted = torch.tensor(list(token_ids), dtype=torch.long, device=device)
+    out = torch.empty((len(sequences), keep, len(token_ids)), dtype=torch.float32)
+
+    def record(indices: list[int], logits: torch.Tensor) -> None:
+        logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
+        out[indices] = logprobs.index_select(-1, wanted).cpu()
+        if on_batch:
+            on_batch(len(indices))
+
+    with torch.inference_mode():
+        prefix = shared_prefix_length(sequences, keep) if share_prefix else 0
+        head = sequences[0][:prefix] if prefix >= MIN_SHARED_PREFIX else []
+        preamble = _PrefixCache(model, head, device)
+        prefix = preamble.length
+        tree, flat = _plan(sequences, groups if share_prefix else (), prefix, keep)
+        for batch in _group_batches(tree, max_batch_tokens):
+            members = [i for g in batch for i in g.members]
+            logits = _run_tree_batch(model, batch, preamble, pad_id, device, keep)
+            record(members, logits)
+        for rows in make_batches([len(sequences[i]) - prefix for i in flat], max_batch_tokens):
+            indices = [flat[r] for r in rows]
+            padded = left_pad([sequences[i][prefix:] for i in indices], pad_id, device)
+            record(indices, model(**preamble.extend(padded), logits_to_keep=keep).logits)
+    return out
+
+
+def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, device, keep):
+    """Stems first (one row per group), then every member's tail on a copy of its stem's cache:
+    [preamble][pads][stem][pads][tail]."""
+    stems = preamble.extend(left_pad([g.stem for g in batch], pad_id, device))
+    stems["use_cache"] = True
+    cache = model(**stems, logits_to_keep=1).past_key_values
+    owner = torch.tensor(
+        [row for row, g in enumerate(batch) for _ in g.tails], dtype=torch.long, device=device
+    )
+    cache.reorder_cache(owner)  # one copy of each stem's cache per member
+    seen_mask = stems["attention_mask"].index_select(0, owner)
+    seen = seen_mask.sum(-1, keepdim=True)
+    tails = left_pad([t for g in batch for t in g.tails], pad_id, device)
+    logits = model(
+        input_ids=tails["input_ids"],
+        attention_mask=torch.cat([seen_mask, tails["attention_mask"]], dim=1),
+        position_ids=tails["position_ids"] + seen,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=keep,
+    ).logits
+    return logits
+
+
+def generate_batched(
+    model,
+    tokenizer,
+    sequences: Sequence[list[int]],
+    *,
+    max_new_tokens: int,
+    max_batch_tokens: int,
+    on_batch: Callable[[int], Any] | None = None,
+    **generate_kwargs: Any,
+) -> list[list[int]]:
+    """Batched `generate` over token-id prompts (left-padded, length-sorted); new tokens only,
+    cut at the first end-of-sequence token. Greedy unless `do_sample=True` is passed."""
+    device = next(model.parameters()).device
+    eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    budget = max(max_batch_tokens, 1)
+    lengths = [len(s) + max_new_tokens for s in sequences]
+    out: list[list[int]] = [[] for _ in sequences]
+    generate_kwargs.setdefault("do_sample", False)
+    with torch.inference_mode():
+        for batch in make_batches(lengths, budget):
+            inputs = left_pad([sequences[i] for i in batch], tokenizer.pad_token_id, device)
+            inputs.pop("position_ids")  # generate derives them from the attention mask
+            generated = model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                **generate_kwargs,
+            )
+            width = inputs["input_ids"].shape[1]
+            for row, index in zip(generated[:, width:].tolist(), batch, strict=True):
+                cut = next((j for j, t in enumerate(row) if t in eos), len(row))
+                out[index] = row[:cut]
+            if on_batch:
+                on_batch(len(batch))
+    return out
