@@ -218,6 +218,64 @@ def upsert_human_label(
     return True
 
 
+def upsert_human_labels(
+    session: Session, rows: Sequence[dict[str, Any]], *, source: str, reason: str
+) -> int:
+    """`upsert_human_label` set-wise, for imports: a few statements per 500 pairs, not a lookup
+    per row. Rows have pair_id, annotator, label and an optional note (None keeps the stored
+    note); a later row for the same pair and annotator wins. Pair state is not refreshed (the
+    caller refreshes once). Returns how many labels were created or changed."""
+    final: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["label"] not in LABELS:
+            raise ValueError(f"not a human label: {row['label']!r} (expected A, B or tie)")
+        final[(row["pair_id"], row["annotator"])] = row
+    stored: dict[tuple[int, str], tuple[str, str | None]] = {}
+    for batch in chunked(sorted({pair_id for pair_id, _ in final})):
+        query = select(HumanLabel.pair_id, HumanLabel.annotator, HumanLabel.label, HumanLabel.note)
+        for pair_id, annotator, label, note in session.execute(
+            query.where(HumanLabel.pair_id.in_(batch))
+        ):
+            stored[(pair_id, annotator)] = (label, note)
+    now = utcnow()
+    with_note, keep_note, audits = [], [], []
+    for key, row in final.items():
+        old_label, old_note = stored.get(key, (None, None))
+        note = row.get("note")
+        if old_label == row["label"] and (note is None or note == old_note):
+            continue
+        values = {
+            "pair_id": key[0],
+            "annotator": key[1],
+            "label": row["label"],
+            "note": note,
+            "source": source,
+            "created_at": now,
+            "updated_at": now,
+        }
+        (keep_note if note is None else with_note).append(values)
+        if old_label != row["label"]:
+            audits.append(
+                {
+                    "pair_id": key[0],
+                    "kind": "human",
+                    "actor": key[1],
+                    "old_value": old_label,
+                    "new_value": row["label"],
+                    "reason": reason,
+                    "at": now,
+                }
+            )
+    keys, changed = ("pair_id", "annotator"), ("label", "source", "updated_at")
+    for part in chunked(with_note):
+        upsert(session, HumanLabel.__table__, part, keys=keys, update=(*changed, "note"))
+    for part in chunked(keep_note):
+        upsert(session, HumanLabel.__table__, part, keys=keys, update=changed)
+    for part in chunked(audits):
+        session.execute(LabelAudit.__table__.insert(), part)
+    return len(with_note) + len(keep_note)
+
+
 @dataclass(frozen=True)
 class OverrideResult:
     applied: bool

@@ -1,10 +1,11 @@
 """The label write paths: queue state, consensus, audit log, optimistic overrides."""
 
+import pytest
 from factories import judge_pair, label_pair, make_judge, make_pairs
 from sqlalchemy import select
 
-from db.labels import normalize_label, override_pair_label
-from db.models import TIER_CONTRADICTS_HUMAN, TIER_SWAP_INCONSISTENT, LabelAudit
+from db.labels import normalize_label, override_pair_label, upsert_human_labels
+from db.models import TIER_CONTRADICTS_HUMAN, TIER_SWAP_INCONSISTENT, HumanLabel, LabelAudit
 from db.pair_state import refresh_pair_state
 
 
@@ -56,3 +57,37 @@ def test_stale_override_is_refused_but_audited(session):
     assert pair.override_label == "A" and pair.version == 2
     kinds = session.scalars(select(LabelAudit.kind).where(LabelAudit.pair_id == pair.id)).all()
     assert kinds == ["override", "override_refused"]
+
+
+def test_set_wise_human_labels_match_the_row_by_row_rules(session):
+    p0, p1, p2 = make_pairs(session, 3)
+    label_pair(session, p0, "ann1", "A")
+    session.add(HumanLabel(pair_id=p1.id, annotator="ann1", label="B", note="kept", source="app"))
+    session.flush()
+    rows = [
+        {"pair_id": p0.id, "annotator": "ann1", "label": "A"},  # unchanged: no write, no audit
+        {"pair_id": p1.id, "annotator": "ann1", "label": "A"},  # changed; note None keeps "kept"
+        {"pair_id": p2.id, "annotator": "ann2", "label": "B", "note": "first"},
+        {"pair_id": p2.id, "annotator": "ann2", "label": "tie", "note": "later"},  # later wins
+    ]
+    changed = upsert_human_labels(session, rows, source="import", reason="bulk")
+    session.commit()
+    assert changed == 2
+    stored = session.execute(
+        select(HumanLabel.pair_id, HumanLabel.label, HumanLabel.note, HumanLabel.source)
+    ).all()
+    assert sorted(stored) == [
+        (p0.id, "A", None, "app"),
+        (p1.id, "A", "kept", "import"),
+        (p2.id, "tie", "later", "import"),
+    ]
+    audits = session.execute(
+        select(LabelAudit.pair_id, LabelAudit.old_value, LabelAudit.new_value, LabelAudit.reason)
+        .where(LabelAudit.reason == "bulk")
+        .order_by(LabelAudit.pair_id)
+    ).all()
+    assert audits == [(p1.id, "B", "A", "bulk"), (p2.id, None, "tie", "bulk")]
+    assert upsert_human_labels(session, rows, source="import", reason="bulk") == 0  # a re-run
+    with pytest.raises(ValueError, match="not a human label"):
+        bad = [{"pair_id": p0.id, "annotator": "x", "label": "C"}]
+        upsert_human_labels(session, bad, source="import", reason="r")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from db.labels import (
     get_or_create_judge_version,
     normalize_label,
-    upsert_human_label,
+    upsert_human_labels,
     upsert_judgments,
 )
 from db.models import Pair
@@ -104,6 +104,7 @@ def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> Non
     pair_ids = _pair_ids(session, path, batch)
     stats.read += len(batch)
     if kind == "human":
+        rows = []
         for (raw, values), pair_id in zip(batch, pair_ids, strict=True):
             label = normalize_label(values["label"])
             if label is None:
@@ -114,15 +115,11 @@ def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> Non
             if not annotator:
                 raise InputError(path, raw.where, "annotator", "is empty")
             note = values.get("note")
-            stats.changed += upsert_human_label(
-                session,
-                pair_id=pair_id,
-                annotator=annotator,
-                label=label,
-                source="import",
-                note=None if note in (None, "") else str(note),
-                refresh=False,
-            )
+            note = None if note in (None, "") else str(note)
+            rows.append({"pair_id": pair_id, "annotator": annotator, "label": label, "note": note})
+        stats.changed += upsert_human_labels(
+            session, rows, source="import", reason="labelled via import"
+        )
         refresh_pair_state(session, pair_ids)
         return
     rows = {}

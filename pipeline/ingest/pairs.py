@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from db.labels import upsert_human_label
+from db.labels import upsert_human_labels
 from db.models import Pair, Prompt, Response
 from db.pair_state import refresh_pair_state
 from db.upsert import chunked
@@ -205,15 +205,17 @@ def _record_known_preferences(
             )
         ).all()
     )
-    for record in preferred:
-        changed = upsert_human_label(
-            session,
-            pair_id=ids[record.external_id],
-            annotator=DATASET_ANNOTATOR,
-            label=record.preferred,
-            source="import",
-            reason="known preference in the imported dataset",
-            refresh=False,
-        )
-        stats.human_labels += int(changed)
+    stats.human_labels += upsert_human_labels(
+        session,
+        [
+            {
+                "pair_id": ids[record.external_id],
+                "annotator": DATASET_ANNOTATOR,
+                "label": record.preferred,
+            }
+            for record in preferred
+        ],
+        source="import",
+        reason="known preference in the imported dataset",
+    )
     refresh_pair_state(session, ids.values())
