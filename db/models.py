@@ -242,6 +242,17 @@ class LabelAudit(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class QueueClaim(Base):
+    """A reviewer has this pair open in the review queue. Until it expires, the queue shows
+    other reviewers other pairs (with k labels required per pair, up to k may hold it)."""
+
+    __tablename__ = "queue_claims"
+
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class Snapshot(Base):
     """One export of merged labels; a trained model points back here."""
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 from factories import judge_pair, label_pair, make_judge, make_pair
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.labels import REQUIRED_LABELS_KEY, set_setting
-from db.models import AuditSampleItem, HumanLabel, LabelAudit
+from db.models import AuditSampleItem, HumanLabel, LabelAudit, QueueClaim
 from db.session import get_sessionmaker
 from pipeline import auth
 from pipeline.errors import UserError
@@ -104,6 +104,36 @@ def test_label_and_skip_move_on(session, world):
     assert (row.label, row.note, row.source) == ("B", "odd", "app")
     skip = session.scalar(select(LabelAudit).where(LabelAudit.kind == queue.SKIP_KIND))
     assert (skip.actor, skip.reason) == ("alice", "can't tell")
+
+
+def test_an_open_pair_is_held_for_its_reviewer(session, world):
+    alice, carol = world["alice"], world["carol"]
+    assert queue.claim_next_pair(session, username="alice").pair_id == world["pairs"][0]
+    session.commit()
+    # carol is shown the next pair while alice has p0 open; alice keeps p0 on a re-render.
+    assert queue.claim_next_pair(session, username="carol").pair_id == world["pairs"][1]
+    assert queue.claim_next_pair(session, username="alice").pair_id == world["pairs"][0]
+    assert queue.queue_pair_ids(session, username="root", limit=3) == _ids(world, 2, 3, 4)
+    held = session.execute(select(QueueClaim.username, QueueClaim.pair_id)).all()
+    assert sorted(held) == [("alice", world["pairs"][0]), ("carol", world["pairs"][1])]
+    # k = 2: two reviewers may hold a pair at once.
+    set_setting(session, REQUIRED_LABELS_KEY, "2")
+    assert queue.queue_pair_ids(session, username="root", limit=2) == _ids(world, 0, 1)
+    set_setting(session, REQUIRED_LABELS_KEY, "1")
+    # Labelling (or skipping) lets go; the next pair is held instead.
+    queue.record_label(session, user=alice, pair_id=world["pairs"][0], label="A")
+    queue.record_skip(session, user=carol, pair_id=world["pairs"][1])
+    assert session.scalar(select(func.count()).select_from(QueueClaim)) == 0
+    assert queue.claim_next_pair(session, username="alice").pair_id == world["pairs"][1]
+    # A claim that ran out no longer holds anything: carol's p2 is root's next.
+    assert queue.claim_next_pair(session, username="carol", ttl_s=-1).pair_id == world["pairs"][2]
+    assert queue.queue_pair_ids(session, username="root", limit=1) == _ids(world, 2)
+    # Nothing left: the reviewer holds nothing.
+    for pair_id in _ids(world, 2, 3, 4):
+        queue.record_skip(session, user=carol, pair_id=pair_id)
+    assert queue.claim_next_pair(session, username="carol") is None
+    owners = session.scalars(select(QueueClaim.username)).all()
+    assert owners == ["alice"]
 
 
 def test_viewer_cannot_write(session, world):

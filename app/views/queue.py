@@ -74,7 +74,10 @@ if filters.audit_sample_id is not None:
         st.rerun()
 
 with session_scope() as session:
-    items = queue.next_pairs(session, username=user.username, filters=filters, limit=1)
+    if can_write(user):  # a reviewer holds the pair they see, so the next one is shown another
+        pair = queue.claim_next_pair(session, username=user.username, filters=filters)
+    else:
+        pair = next(iter(queue.next_pairs(session, username=user.username, filters=filters)), None)
     waiting = queue.queue_size(session, username=user.username, filters=filters)
     k = queue.required_labels(session)
 
@@ -82,11 +85,10 @@ flash = st.session_state.pop("queue_flash", None)
 if flash:
     (st.success if flash[0] == "success" else st.error)(flash[1])
 
-if not items:
+if pair is None:
     st.success("Nothing left in your queue with these filters. Thank you!")
     st.stop()
 
-pair = items[0]
 count = f"{COUNT_CAP:,}+" if waiting > COUNT_CAP else f"{waiting:,}"
 st.caption(
     f"{count} pair(s) wait for you · pair {pair.external_id} (id {pair.pair_id}, source "

@@ -8,7 +8,9 @@ index scan per (tier, label count), so the first page costs the same at 1 M pair
 
 A pair stays in the queue until `k` reviewers labelled it (the setting "human labels required
 per pair"); a reviewer never sees a pair they labelled or skipped. An optional auto-accept
-threshold takes confident, consistent AI labels out of the queue.
+threshold takes confident, consistent AI labels out of the queue. A reviewer who opens a pair
+holds it for a while (review/claims.py), so the next reviewer is shown the next pair instead
+of the same one (with k > 1, up to k reviewers may hold a pair at once).
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from db.models import (
     Judgment,
     LabelAudit,
     Pair,
+    utcnow,
 )
 from pipeline.auth import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
+from pipeline.review import claims
 
 AUTO_ACCEPT_KEY = "auto_accept_confidence"
 SKIP_KIND = "skip"  # a LabelAudit row: the reviewer passed on this pair (their note as reason)
@@ -197,9 +201,11 @@ def queue_pair_ids(
     limit: int = 20,
     exclude: Collection[int] = (),
 ) -> list[int]:
-    """Up to `limit` pair ids for `username`, most urgent first."""
+    """Up to `limit` pair ids for `username`, most urgent first. Pairs that other reviewers
+    hold (claim) with no label left for `username` are passed over."""
     k = required_labels(session)
     threshold = auto_accept_threshold(session)
+    now = utcnow()
     found: list[int] = []
     for tier in range(TIER_SWAP_INCONSISTENT, TIER_UNJUDGED + 1):
         candidates: list[tuple[bool, float, int, int]] = []
@@ -211,6 +217,7 @@ def queue_pair_ids(
             if tier == TIER_LOW_CONFIDENCE and threshold is not None:
                 base = base.where(Pair.min_confidence < threshold)
             base = _not_seen_by(_filtered(base, filters), username, count)
+            base = base.where(claims.held_by_others(username, now) < k - count)
             # Two range scans, so NULL confidence sorts last on SQLite and PostgreSQL alike.
             parts = (
                 base.where(Pair.min_confidence.is_not(None)).order_by(Pair.min_confidence, Pair.id),
@@ -313,6 +320,22 @@ def next_pairs(
     return load_pairs(session, ids)
 
 
+def claim_next_pair(
+    session: Session,
+    *,
+    username: str,
+    filters: QueueFilters = QueueFilters(),
+    ttl_s: float = claims.CLAIM_TTL_S,
+) -> PairView | None:
+    """The most urgent pair for `username`, held for them for `ttl_s` seconds (renewed on each
+    call while it stays their top pair). A reviewer holds one pair at a time. Two reviewers who
+    open the queue in the same instant may still get the same pair; both labels are kept."""
+    ids = queue_pair_ids(session, username=username, filters=filters, limit=1)
+    claims.hold(session, username, ids[0] if ids else None, ttl_s)
+    views = load_pairs(session, ids)
+    return views[0] if views else None
+
+
 # --- answers --------------------------------------------------------------------------------
 
 
@@ -326,6 +349,7 @@ def record_label(
     if session.get(Pair, pair_id) is None:
         raise UserError(f"no pair with id {pair_id}")
     note = (note or "").strip() or None
+    claims.release(session, user.username, pair_id)
     return upsert_human_label(
         session, pair_id=pair_id, annotator=user.username, label=label, source="app", note=note
     )
@@ -336,6 +360,7 @@ def record_skip(session: Session, *, user: AuthUser, pair_id: int, note: str | N
     authorize(session, user, *WRITE_ROLES)
     if session.get(Pair, pair_id) is None:
         raise UserError(f"no pair with id {pair_id}")
+    claims.release(session, user.username, pair_id)
     session.add(
         LabelAudit(
             pair_id=pair_id,
