@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     def queue_data() -> None:
         with session_scope(url) as session:
             queue.filter_choices(session)
-            queue.next_pairs(session, username="bench")
+            queue.claim_next_pair(session, username="bench")  # what a reviewer's page runs
             queue.queue_size(session, username="bench")
 
     with session_scope(url) as session:
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     def label_and_next() -> None:
         label_action()
         with session_scope(url) as session:
-            queue.next_pairs(session, username="bench")
+            queue.claim_next_pair(session, username="bench")
 
     def filtered() -> None:
         with session_scope(url) as session:
