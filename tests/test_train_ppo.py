@@ -93,3 +93,39 @@ def test_text_score_reward_model_splits_prompt_and_response(tiny_lm):
     assert seen[0][1] == "good"
     assert out.hidden_states[-1].shape == (2, len(row1), 1)
     assert out.hidden_states[-1][0, -1, 0].item() == len("good")
+
+
+@pytest.mark.slow  # converts the bundled SmolLM2 (~30 s), then 2 PPO updates (~40 s)
+def test_ppo_with_the_bundled_smollm2_as_policy_and_judge(tmp_path, rlaif_home):
+    """The README's default path: SmolLM2 (chat template, pad token = its EOS <|im_end|>) as the
+    policy and as the d-RLAIF judge. The run swaps in a distinct pad token, else TRL's PPO would
+    treat every <|im_end|> inside a chat prompt as padding."""
+    from transformers import AutoTokenizer
+
+    from pipeline.train.ppo import train_ppo
+    from pipeline.train.ppo_config import PpoRunConfig
+
+    result = train_ppo(
+        PpoRunConfig(
+            snapshot=str(write_snapshot(tmp_path / "snap", toy_rows(8))),
+            policy_model="smollm2",
+            judge_model="smollm2",
+            output_dir=str(tmp_path / "out"),
+            learning_rate=1e-4,
+            total_episodes=4,
+            per_device_train_batch_size=2,
+            num_ppo_epochs=1,
+            response_length=8,
+            eval_prompts=2,
+            num_sample_generations=1,
+        )
+    )
+    assert result["metrics"]["updates"] == 2
+    policy = Path(result["artifacts"]["policy"])
+    from pipeline.bundled_models import smollm2_path
+
+    assert _changed(smollm2_path(), policy) > 0
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    assert tokenizer.pad_token == "<|endoftext|>" and tokenizer.eos_token == "<|im_end|>"
+    samples = [json.loads(x) for x in Path(result["artifacts"]["samples"]).read_text().splitlines()]
+    assert samples and all(-2.0 <= s["score"] <= 1.0 for s in samples)
