@@ -286,13 +286,14 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
     from dataclasses import replace
 
     from pipeline import argilla_sync
+    from pipeline.argilla_connection import ArgillaUnavailable
     from pipeline.argilla_server.manager import free_port
 
     pairs, _ = seed(session)
     label_pair(session, pairs[2], "alice", "tie")
     session.commit()
     down = replace(config, api_url=f"http://127.0.0.1:{free_port()}", retries=2, backoff_s=0.01)
-    with pytest.raises(argilla_sync.ArgillaUnavailable, match="is unreachable") as error:
+    with pytest.raises(ArgillaUnavailable, match="is unreachable") as error:
         argilla_sync.sync(down)
     assert "Nothing was lost" in str(error.value)
 
@@ -343,10 +344,10 @@ def test_build_record_clamps_score_and_skips_invalid_labels(session):
 
 
 def test_retries_back_off_then_give_up(monkeypatch):
-    from pipeline import argilla_sync
+    from pipeline import argilla_connection
 
     sleeps: list[float] = []
-    monkeypatch.setattr(argilla_sync.time, "sleep", sleeps.append)
+    monkeypatch.setattr(argilla_connection.time, "sleep", sleeps.append)
     calls = []
 
     def flaky():
@@ -356,7 +357,7 @@ def test_retries_back_off_then_give_up(monkeypatch):
         return "ok"
 
     config = ArgillaConfig(api_url="http://x", api_key="k", retries=4, backoff_s=0.5)
-    assert argilla_sync.with_retries(flaky, config, "t") == "ok"
+    assert argilla_connection.with_retries(flaky, config, "t") == "ok"
     assert sleeps == [0.5, 1.0]
 
     def always_down():
@@ -364,7 +365,7 @@ def test_retries_back_off_then_give_up(monkeypatch):
 
     sleeps.clear()
     with pytest.raises(httpx.ConnectError):
-        argilla_sync.with_retries(always_down, config, "t")
+        argilla_connection.with_retries(always_down, config, "t")
     assert sleeps == [0.5, 1.0, 2.0, 4.0]
 
     from argilla._exceptions import UnprocessableEntityError
@@ -374,7 +375,7 @@ def test_retries_back_off_then_give_up(monkeypatch):
 
     sleeps.clear()
     with pytest.raises(UnprocessableEntityError):
-        argilla_sync.with_retries(bad_request, config, "t")
+        argilla_connection.with_retries(bad_request, config, "t")
     assert sleeps == []  # a 4xx is our mistake: retrying cannot help
 
 
