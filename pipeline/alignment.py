@@ -19,7 +19,6 @@ Definitions:
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from db.models import AuditSample
 from pipeline import alignment_sql as q
+from pipeline.alignment_ppi import ppi_preferred_a
 from pipeline.metrics import (
     FINE_BINS,
     ReferenceRow,
@@ -203,104 +203,6 @@ def position_bias(pool: q.PoolScan) -> dict[str, Any]:
         "first_slot_rate": (pool.picks_a_first + pool.picks_b_second) / (2 * both)
         if both
         else None,
-    }
-
-
-# --- prediction-powered inference -----------------------------------------------------------
-
-
-def _wald(mean: float, var: float, n: int, alpha: float) -> tuple[float, float]:
-    from statistics import NormalDist
-
-    half = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(max(var, 0.0) / n)
-    return mean - half, mean + half
-
-
-def ppi_interval(
-    y: Sequence[float],
-    yhat: Sequence[float],
-    yhat_pool: Sequence[float],
-    *,
-    weights: Sequence[float] | None = None,
-    alpha: float = 0.05,
-) -> dict[str, Any]:
-    """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus the human-only classical interval.
-
-    `y`/`yhat`: human label and AI prediction on the spot-checked pairs; `yhat_pool`: the AI
-    prediction on every pair of the pool; `weights`: inverse inclusion probabilities of a
-    stratified sample (None for a simple random sample)."""
-    import numpy as np
-    from ppi_py import classical_mean_ci, ppi_mean_ci
-
-    n = len(y)
-    if n < 2 or not len(yhat_pool):
-        return {"n_labelled": n, "n_pool": len(yhat_pool), "ppi": None, "human_only": None}
-    y_arr, yhat_arr = np.asarray(y, float), np.asarray(yhat, float)
-    pool = np.asarray(yhat_pool, float)
-    w = None if weights is None else np.asarray(weights, float)
-    lower, upper = (float(v[0]) for v in ppi_mean_ci(y_arr, yhat_arr, pool, alpha=alpha, w=w))
-    c_lower, c_upper = (float(v) for v in np.ravel(classical_mean_ci(y_arr, w=w, alpha=alpha)))
-    # Both intervals are symmetric normal intervals: the estimate is the midpoint.
-    return {
-        "n_labelled": n,
-        "n_pool": len(pool),
-        "ppi": {"estimate": (lower + upper) / 2, "lower": lower, "upper": upper},
-        "human_only": {"estimate": (c_lower + c_upper) / 2, "lower": c_lower, "upper": c_upper},
-    }
-
-
-def ppi_preferred_a(
-    session: Session,
-    judge_version_id: int,
-    pool: q.PoolScan,
-    references: Sequence[ReferenceRow],
-    *,
-    sample_id: int | None = None,
-    alpha: float = 0.05,
-) -> dict[str, Any]:
-    """PPI interval for the pool-wide rate "A is preferred", next to the naive AI-only estimate.
-
-    The spot-checked pairs are the stored audit sample `sample_id` (weighted by its inverse
-    inclusion probabilities), or, when None, every human-referenced pair. The latter is only
-    unbiased if those pairs were picked at random, which the priority queue does not do: prefer
-    an audit sample."""
-    import numpy as np
-
-    valid = [g for g in pool.groups if classify(g.status, g.label) == "valid"]
-    n_pool = sum(group.n for group in pool.groups)
-    n_valid = sum(group.n for group in valid)
-    n_a = sum(group.n for group in valid if group.label == "A")
-    yhat_pool = np.zeros(n_pool)
-    yhat_pool[:n_a] = 1.0
-    if sample_id is None:
-        cells = [
-            q.SpotCheckCell(
-                row.reference == "A",
-                row.label == "A" and classify(row.status, row.label) == "valid",
-                1.0,
-                row.n,
-            )
-            for row in references
-        ]
-    else:
-        cells = q.sample_cells(session, judge_version_id, sample_id)
-    counts = np.array([cell.n for cell in cells], dtype=int)
-    y = np.repeat([float(cell.human_a) for cell in cells], counts)
-    yhat = np.repeat([float(cell.ai_a) for cell in cells], counts)
-    weights = None if sample_id is None else np.repeat([cell.weight for cell in cells], counts)
-    result = ppi_interval(y, yhat, yhat_pool, weights=weights, alpha=alpha)
-
-    # Naive: take the valid AI labels as the truth (what one would report without humans).
-    naive = None
-    if n_valid:
-        rate = n_a / n_valid
-        lower, upper = _wald(rate, rate * (1 - rate), n_valid, alpha)
-        naive = {"estimate": rate, "lower": lower, "upper": upper, "n": n_valid}
-    return {
-        **result,
-        "alpha": alpha,
-        "sample": f"audit sample {sample_id}" if sample_id else "all human-referenced pairs",
-        "naive_ai_only": naive,
     }
 
 

@@ -10,7 +10,8 @@ from factories import judge_pair, label_pair, make_judge, make_pairs
 from db.labels import judge_by_name, upsert_judgments
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import session_scope
-from pipeline.alignment import alignment_report, ppi_interval
+from pipeline.alignment import alignment_report
+from pipeline.alignment_ppi import ppi_interval
 
 # name: (human label or None, AI label, confidence, p_a_ab, p_a_ba, swap_inconsistent)
 CASE = {

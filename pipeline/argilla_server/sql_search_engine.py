@@ -6,22 +6,19 @@ Elasticsearch only to search, count progress and aggregate metadata. Elasticsear
 on a laptop without Docker, so for the local server (tests, demo) this engine computes those
 answers from SQL instead. The index-maintenance hooks are no-ops: SQL is already the truth.
 
-Filters, sorting and text search are evaluated in Python over a compact projection of the
-dataset's records. That is linear in the dataset size: fine for local work, and the reason
+Filters, sorting and text search are evaluated in Python (record_filters.py) over a compact
+projection of the dataset's records. That is linear in the dataset size: fine for local work, and the reason
 production uses Elasticsearch (docker-compose.yml).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from argilla_server.database import AsyncSessionLocal
-from argilla_server.enums import MetadataPropertyType, SimilarityOrder, SortOrder
+from argilla_server.enums import MetadataPropertyType, SimilarityOrder
 from argilla_server.models import (
     Dataset,
     MetadataProperty,
@@ -34,151 +31,18 @@ from argilla_server.models import (
     VectorSettings,
 )
 from argilla_server.search_engine import (
-    AndFilter,
     FloatMetadataMetrics,
     IntegerMetadataMetrics,
-    MetadataFilterScope,
-    RangeFilter,
-    RecordFilterScope,
-    ResponseFilterScope,
     SearchEngine,
     SearchResponseItem,
     SearchResponses,
-    SuggestionFilterScope,
-    TermsFilter,
     TermsMetrics,
     TextQuery,
 )
+from record_filters import RecordRow, as_list, cosine, matches, sorted_rows, text_score
 from sqlalchemy import func, select
 
 ENGINE_NAME = "rlaif-sql"
-
-
-@dataclass
-class _Row:
-    """What a filter or a sort may look at, for one record."""
-
-    id: UUID
-    external_id: str | None
-    status: str
-    inserted_at: Any
-    updated_at: Any
-    metadata: dict
-    fields: dict
-    suggestions: dict[str, dict] = field(default_factory=dict)  # question -> value/score/agent/type
-    responses: list[dict] = field(default_factory=list)  # user_id, status, values
-
-    def record_property(self, name: str) -> Any:
-        value = getattr(self, name, None)
-        return str(value) if isinstance(value, UUID) else value
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _in_range(value: Any, ge: Any, le: Any) -> bool:
-    if value is None or isinstance(value, (list, dict, bool)):
-        return False
-
-    def coerce(bound: Any) -> Any:
-        # The API sends dates as ISO strings and numbers as floats (or numeric strings).
-        if isinstance(bound, str) and isinstance(value, datetime):
-            return datetime.fromisoformat(bound.replace("Z", "+00:00")).replace(tzinfo=None)
-        if isinstance(bound, str) and isinstance(value, (int, float)):
-            return float(bound)
-        return bound
-
-    try:
-        low, high = coerce(ge), coerce(le)
-        return (low is None or value >= low) and (high is None or value <= high)
-    except (TypeError, ValueError):
-        return False
-
-
-def _responses_for(row: _Row, scope: ResponseFilterScope) -> list[dict]:
-    if scope.user is None:
-        return row.responses
-    return [r for r in row.responses if r["user_id"] == scope.user.id]
-
-
-def _matches(row: _Row, flt: Any) -> bool:
-    if isinstance(flt, AndFilter):
-        return all(_matches(row, inner) for inner in flt.filters)
-    scope = flt.scope
-    if isinstance(scope, ResponseFilterScope):
-        responses = _responses_for(row, scope)
-        if scope.question is None:  # response status, where "pending" means "no response"
-            statuses = {str(v) for v in flt.values}
-            if "pending" in statuses and not responses:
-                return True
-            return any(str(r["status"]) in statuses for r in responses)
-        values = [
-            r["values"].get(scope.question, {}).get("value")
-            for r in responses
-            if scope.question in r["values"]
-        ]
-    elif isinstance(scope, MetadataFilterScope):
-        values = [row.metadata.get(scope.metadata_property)]
-    elif isinstance(scope, SuggestionFilterScope):
-        values = [row.suggestions.get(scope.question, {}).get(scope.property)]
-    elif isinstance(scope, RecordFilterScope):
-        values = [row.record_property(scope.property)]
-    else:
-        raise ValueError(f"cannot filter on {scope}")
-    if isinstance(flt, TermsFilter):
-        wanted = {str(v) for v in flt.values}
-        return any(str(item) in wanted for v in values for item in _as_list(v) if item is not None)
-    if isinstance(flt, RangeFilter):
-        return any(_in_range(v, flt.ge, flt.le) for v in values)
-    raise ValueError(f"cannot apply filter {flt}")
-
-
-def _sort_value(row: _Row, scope: Any) -> Any:
-    if isinstance(scope, MetadataFilterScope):
-        return row.metadata.get(scope.metadata_property)
-    if isinstance(scope, SuggestionFilterScope):
-        return row.suggestions.get(scope.question, {}).get(scope.property)
-    if isinstance(scope, RecordFilterScope):
-        return row.record_property(scope.property)
-    if isinstance(scope, ResponseFilterScope):
-        responses = _responses_for(row, scope)
-        if scope.question:
-            values = [r["values"].get(scope.question, {}).get("value") for r in responses]
-        else:
-            values = [r.get(scope.property) for r in responses]
-        values = [v for v in values if isinstance(v, (int, float))]
-        return sum(values) / len(values) if values else None
-    return None
-
-
-def _sorted(rows: list[_Row], sort: list) -> list[_Row]:
-    # Stable sorts from the last key to the first; missing values go last, as in Elasticsearch.
-    for order in reversed(sort):
-        present = [r for r in rows if _sort_value(r, order.scope) is not None]
-        missing = [r for r in rows if _sort_value(r, order.scope) is None]
-        present.sort(
-            key=lambda r, s=order.scope: _sortable(_sort_value(r, s)),
-            reverse=order.order == SortOrder.desc,
-        )
-        rows = present + missing
-    return rows
-
-
-def _sortable(value: Any) -> tuple:
-    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
-
-
-def _text_score(row: _Row, query: TextQuery | str | None) -> float | None:
-    if query is None:
-        return 1.0
-    if isinstance(query, str):
-        query = TextQuery(q=query)
-    texts = [row.fields.get(query.field)] if query.field else list(row.fields.values())
-    terms = [t for t in query.q.lower().split() if t]
-    haystack = " ".join(str(t) for t in texts if t is not None).lower()
-    hits = sum(haystack.count(term) for term in terms)
-    return float(hits) if hits else None
 
 
 class SQLSearchEngine(SearchEngine):
@@ -229,7 +93,7 @@ class SQLSearchEngine(SearchEngine):
     async def delete_record_suggestion(self, suggestion) -> None:
         pass
 
-    async def _rows(self, dataset_id: UUID, with_fields: bool) -> list[_Row]:
+    async def _rows(self, dataset_id: UUID, with_fields: bool) -> list[RecordRow]:
         async with AsyncSessionLocal() as db:
             columns = [
                 Record.id,
@@ -247,7 +111,7 @@ class SQLSearchEngine(SearchEngine):
                 .order_by(Record.inserted_at, Record.id)
             )
             rows = {
-                r[0]: _Row(
+                r[0]: RecordRow(
                     id=r[0],
                     external_id=r[1],
                     status=str(r[2]),
@@ -303,11 +167,11 @@ class SQLSearchEngine(SearchEngine):
             return await self._page_without_conditions(dataset.id, offset, limit)
         scored = []
         for row in await self._rows(dataset.id, with_fields=query is not None):
-            score = _text_score(row, query)
-            if score is not None and (filter is None or _matches(row, filter)):
+            score = text_score(row, query)
+            if score is not None and (filter is None or matches(row, filter)):
                 scored.append((row, score))
         if sort:
-            order = {id(r): i for i, r in enumerate(_sorted([r for r, _ in scored], sort))}
+            order = {id(r): i for i, r in enumerate(sorted_rows([r for r, _ in scored], sort))}
             scored.sort(key=lambda pair: order[id(pair[0])])
         elif query is not None:
             scored.sort(key=lambda pair: -pair[1])
@@ -365,7 +229,7 @@ class SQLSearchEngine(SearchEngine):
             allowed = {
                 r.id
                 for r in rows
-                if _text_score(r, query) is not None and (filter is None or _matches(r, filter))
+                if text_score(r, query) is not None and (filter is None or matches(r, filter))
             }
         scored = []
         for record_id, vector in vectors.items():
@@ -373,7 +237,7 @@ class SQLSearchEngine(SearchEngine):
                 allowed is not None and record_id not in allowed
             ):
                 continue
-            similarity = _cosine(target, vector)
+            similarity = cosine(target, vector)
             if threshold is None or similarity >= threshold:
                 scored.append((record_id, similarity))
         scored.sort(key=lambda p: p[1], reverse=order == SimilarityOrder.most_similar)
@@ -426,7 +290,7 @@ class SQLSearchEngine(SearchEngine):
             if (m or {}).get(metadata_property.name) is not None
         ]
         if metadata_property.type == MetadataPropertyType.terms:
-            counts: Counter = Counter(str(v) for value in values for v in _as_list(value))
+            counts: Counter = Counter(str(v) for value in values for v in as_list(value))
             return TermsMetrics(
                 total=sum(counts.values()),
                 values=[TermsMetrics.TermCount(term=t, count=n) for t, n in counts.most_common()],
@@ -438,12 +302,6 @@ class SQLSearchEngine(SearchEngine):
             else FloatMetadataMetrics
         )
         return metrics_class(min=min(numbers, default=None), max=max(numbers, default=None))
-
-
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
 
 
 def register() -> None:
