@@ -218,6 +218,36 @@ def upsert_human_label(
     return True
 
 
+def withdraw_human_label(
+    session: Session, *, pair_id: int, annotator: str, source: str, reason: str
+) -> bool:
+    """Delete `annotator`'s label on a pair when it came from `source` (e.g. an answer later
+    discarded in Argilla). The audit log keeps it (new value None). Returns True if deleted."""
+    existing = session.scalar(
+        select(HumanLabel).where(
+            HumanLabel.pair_id == pair_id,
+            HumanLabel.annotator == annotator,
+            HumanLabel.source == source,
+        )
+    )
+    if existing is None:
+        return False
+    session.add(
+        LabelAudit(
+            pair_id=pair_id,
+            kind="human",
+            actor=annotator,
+            old_value=existing.label,
+            new_value=None,
+            reason=reason,
+        )
+    )
+    session.delete(existing)
+    session.flush()
+    refresh_pair_state(session, [pair_id])
+    return True
+
+
 def upsert_human_labels(
     session: Session, rows: Sequence[dict[str, Any]], *, source: str, reason: str
 ) -> int:

@@ -37,12 +37,13 @@ class SyncResult:
     responses_seen: int = 0
     labels_new: int = 0
     labels_changed: int = 0
+    labels_withdrawn: int = 0  # submitted earlier, now draft or discarded: our label removed
     ignored: int = 0  # draft or discarded answers
     unknown_records: list[str] = field(default_factory=list)
 
     @property
     def pulled(self) -> int:
-        return self.labels_new + self.labels_changed
+        return self.labels_new + self.labels_changed + self.labels_withdrawn
 
 
 def _retryable(error: BaseException) -> bool:

@@ -7,7 +7,9 @@ push: one record per pair (record id `pair-<pair id>`, so pushing again updates 
       optional `note`, metadata (judge, confidence, swap_inconsistent, source, queue_reason) and
       the judge's answer as a suggestion: value = AI label, score = confidence, agent = judge.
 pull: submitted responses -> human labels (source "argilla", annotator = Argilla username)
-      through db.labels, which audits every change. Drafts and discarded answers are not labels.
+      through db.labels, which audits every change. Drafts and discarded answers are not labels:
+      an answer submitted earlier and now a draft or discarded removes the label it made
+      (audited). A response deleted through the API leaves no trace to pull and is not noticed.
 sync: push, then pull.
 
 Every run is a SyncRun row, failures included. Requests are retried with exponential backoff;
@@ -27,7 +29,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from db.labels import judge_by_name, normalize_label, upsert_human_label
+from db.labels import (
+    judge_by_name,
+    normalize_label,
+    upsert_human_label,
+    withdraw_human_label,
+)
 from db.models import (
     LABELS,
     TIER_CONTRADICTS_HUMAN,
@@ -270,6 +277,7 @@ def _pull(client: rg.Argilla, config: ArgillaConfig, result: SyncResult) -> None
         filter=rg.Filter(("response.status", "in", ["submitted", "draft", "discarded"]))
     )
     answers: list[tuple[int, str, str, str | None]] = []  # pair, annotator, label, note
+    withdrawn: list[tuple[int, str, str]] = []  # pair, annotator, status (draft or discarded)
     records = with_retries(
         lambda: list(
             dataset.records(
@@ -290,19 +298,29 @@ def _pull(client: rg.Argilla, config: ArgillaConfig, result: SyncResult) -> None
             entry[response.question_name] = response.value
         for user_id, entry in by_user.items():
             result.responses_seen += 1
-            label = normalize_label(entry.get(QUESTION))
-            if not entry["status"].endswith("submitted") or label is None:
-                result.ignored += 1
-                continue
             if pair_id is None:
                 result.unknown_records.append(str(record.id))
                 continue
             if user_id not in usernames:
                 usernames.update(with_retries(lambda: _usernames(client), config, "list users"))
             annotator = usernames.get(user_id, f"argilla:{user_id}")
+            label = normalize_label(entry.get(QUESTION))
+            if not entry["status"].endswith("submitted") or label is None:
+                result.ignored += 1
+                withdrawn.append((pair_id, annotator, entry["status"].rsplit(".", 1)[-1]))
+                continue
             note = entry.get(NOTE_QUESTION) or None
             answers.append((pair_id, annotator, label, note))
     with session_scope() as session:
+        # An answer submitted before and now a draft or discarded no longer counts as a label.
+        for pair_id, annotator, status in withdrawn:
+            result.labels_withdrawn += withdraw_human_label(
+                session,
+                pair_id=pair_id,
+                annotator=annotator,
+                source="argilla",
+                reason=f"withdrawn in Argilla ({status})",
+            )
         known = set(session.scalars(select(Pair.id).where(Pair.id.in_({a[0] for a in answers}))))
         for pair_id, annotator, label, note in answers:
             if pair_id not in known:

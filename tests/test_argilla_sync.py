@@ -249,6 +249,45 @@ def test_pull_submitted_response_becomes_human_label_once(config, argilla_server
 
 
 @pytest.mark.argilla
+def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_server, session):
+    from db.models import Pair
+    from pipeline import argilla_sync
+
+    pairs, _ = seed(session)
+    annotator = argilla_server["annotator"]
+    label_pair(session, pairs[1], annotator, "B")  # the same person, in our app
+    session.commit()
+    argilla_sync.push(config)
+    records = records_by_external_id(argilla_server, config.dataset)
+    response = answer(argilla_server, records[f"pair-{pairs[0].id}"], "A")
+    answer(argilla_server, records[f"pair-{pairs[1].id}"], "A", status="discarded")
+    first = argilla_sync.pull(config)
+    assert (first.labels_new, first.labels_withdrawn) == (1, 0)  # the app label is not Argilla's
+    with rest(argilla_server, "annotator_key") as client:
+        client.put(
+            f"/responses/{response['id']}",
+            json={"values": {"preference": {"value": "A"}}, "status": "discarded"},
+        ).raise_for_status()
+
+    result = argilla_sync.pull(config)
+    assert (result.labels_new, result.labels_changed, result.labels_withdrawn) == (0, 0, 1)
+    session.expire_all()
+    remaining = session.execute(select(HumanLabel.pair_id, HumanLabel.source)).all()
+    assert remaining == [(pairs[1].id, "app")]
+    assert session.get(Pair, pairs[0].id).human_label_count == 0  # queue state refreshed
+    audit = session.execute(
+        select(LabelAudit.old_value, LabelAudit.new_value, LabelAudit.reason)
+        .where(LabelAudit.pair_id == pairs[0].id)
+        .order_by(LabelAudit.id)
+    ).all()
+    assert audit == [
+        (None, "A", "answered in Argilla"),
+        ("A", None, "withdrawn in Argilla (discarded)"),
+    ]
+    assert argilla_sync.pull(config).labels_withdrawn == 0  # idempotent
+
+
+@pytest.mark.argilla
 def test_changed_response_is_an_audited_label_change(config, argilla_server, session):
     from pipeline import argilla_sync
 

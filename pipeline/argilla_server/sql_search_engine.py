@@ -7,8 +7,8 @@ on a laptop without Docker, so for the local server (tests, demo) this engine co
 answers from SQL instead. The index-maintenance hooks are no-ops: SQL is already the truth.
 
 Filters, sorting and text search are evaluated in Python (record_filters.py) over a compact
-projection of the dataset's records. That is linear in the dataset size: fine for local work, and the reason
-production uses Elasticsearch (docker-compose.yml).
+projection of the dataset's records. That is linear in the dataset size: fine for local work,
+and the reason production uses Elasticsearch (docker-compose.yml).
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ def _report(result, config) -> None:
     if result.responses_seen:
         lines.append(
             f"pulled {result.labels_new} new and {result.labels_changed} changed human labels "
-            f"from {result.responses_seen} answers ({result.ignored} drafts/discarded ignored)"
+            f"from {result.responses_seen} answers ({result.ignored} drafts/discarded ignored, "
+            f"{result.labels_withdrawn} earlier labels withdrawn)"
         )
     if result.unknown_records:
         lines.append(f"{len(result.unknown_records)} records match no pair in this database")
