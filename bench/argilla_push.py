@@ -39,7 +39,7 @@ def raw_log(config, n: int) -> float:
     import argilla as rg
 
     from db.session import get_sessionmaker
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import records as argilla_records
     from pipeline.review.queue import required_labels
 
     with get_sessionmaker().begin() as session:
@@ -51,14 +51,14 @@ def raw_log(config, n: int) -> float:
         pairs = session.scalars(select(Pair).order_by(Pair.id)).all()
         judgments = {j.pair_id: j for j in session.scalars(select(Judgment))}
         records = [
-            argilla_sync.build_record(p, judgments.get(p.id), "bench-judge", required)
+            argilla_records.build_record(p, judgments.get(p.id), "bench-judge", required)
             for p in pairs
         ]
     client = rg.Argilla(api_url=config.api_url, api_key=config.api_key)
     dataset = rg.Dataset(
         name=f"bench-raw-{uuid.uuid4().hex[:8]}",
         workspace=config.workspace,
-        settings=argilla_sync.dataset_settings(),
+        settings=argilla_records.dataset_settings(),
         client=client,
     ).create()
     start = time.perf_counter()
@@ -69,7 +69,7 @@ def raw_log(config, n: int) -> float:
 def our_push(config) -> float:
     from dataclasses import replace
 
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import run as argilla_sync
 
     config = replace(config, dataset=f"bench-push-{uuid.uuid4().hex[:8]}")
     client = argilla_sync.connect(config)
@@ -99,7 +99,7 @@ def main() -> None:
         info = manager.start(started_home, manager.free_port())
         os.environ.update(ARGILLA_API_URL=info.url, ARGILLA_API_KEY=info.owner_api_key)
     try:
-        from pipeline.argilla_config import ArgillaConfig
+        from pipeline.argilla_sync.config import ArgillaConfig
 
         config = ArgillaConfig.from_env()
         seed_database(url, args.pairs)

@@ -253,6 +253,18 @@ class QueueClaim(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class ArgillaPushed(Base):
+    """What the last successful push sent to an Argilla dataset, per pair: a re-push sends only
+    records whose content changed."""
+
+    __tablename__ = "argilla_pushed"
+
+    target: Mapped[str] = mapped_column(String(512), primary_key=True)  # url | workspace | dataset
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(32))
+    pushed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Snapshot(Base):
     """One export of merged labels; a trained model points back here."""
 

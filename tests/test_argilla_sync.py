@@ -18,7 +18,7 @@ from factories import judge_pair, label_pair, make_judge, make_pairs
 from sqlalchemy import func, select
 
 from db.models import HumanLabel, LabelAudit, SyncRun
-from pipeline.argilla_config import ArgillaConfig
+from pipeline.argilla_sync.config import ArgillaConfig
 
 # --- the server ---------------------------------------------------------------------------------
 
@@ -115,7 +115,7 @@ def seed(session, n: int = 3):
 
 @pytest.mark.argilla
 def test_push_carries_suggestion_score_agent_and_metadata(config, argilla_server, session):
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import run as argilla_sync
 
     pairs, _ = seed(session)
     result = argilla_sync.push(config)
@@ -182,25 +182,42 @@ def test_push_carries_suggestion_score_agent_and_metadata(config, argilla_server
 
 
 @pytest.mark.argilla
-def test_push_twice_updates_in_place(config, argilla_server, session):
-    from pipeline import argilla_sync
+def test_push_again_sends_only_what_changed_and_updates_in_place(config, argilla_server, session):
+    from pipeline.argilla_sync import run as argilla_sync
 
     pairs, judge = seed(session)
-    argilla_sync.push(config)
+    assert argilla_sync.push(config).pushed == 3
+    again = argilla_sync.push(config)
+    assert (again.pushed, again.unchanged) == (0, 3)  # nothing changed: nothing sent
     judge_pair(session, judge, pairs[0], "B", confidence=0.8)  # the judge was re-run
+    label_pair(session, pairs[2], "alice", "tie")  # reviewed: its queue_reason changes
     session.commit()
-    argilla_sync.push(config)
+    changed = argilla_sync.push(config)
+    assert (changed.pushed, changed.unchanged, changed.with_suggestion) == (2, 1, 1)
 
     records = records_by_external_id(argilla_server, config.dataset)
     assert len(records) == 3
     [suggestion] = records[f"pair-{pairs[0].id}"]["suggestions"]
     assert (suggestion["value"], suggestion["score"]) == ("B", 0.8)
     assert records[f"pair-{pairs[0].id}"]["metadata"]["confidence"] == 0.8
+    assert records[f"pair-{pairs[2].id}"]["metadata"]["queue_reason"] == "reviewed"
+    assert argilla_sync.push(config, full=True).pushed == 3
+
+    # Records deleted in Argilla behind our back: the next push notices and sends everything.
+    with rest(argilla_server) as client:
+        client.request(
+            "DELETE",
+            f"/datasets/{dataset_id(argilla_server, config.dataset)}/records",
+            params={"ids": records[f"pair-{pairs[1].id}"]["id"]},
+        ).raise_for_status()
+    assert len(records_by_external_id(argilla_server, config.dataset)) == 2
+    assert argilla_sync.push(config).pushed == 3
+    assert len(records_by_external_id(argilla_server, config.dataset)) == 3
 
 
 @pytest.mark.argilla
 def test_only_queue_skips_reviewed_pairs(config, argilla_server, session):
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import run as argilla_sync
 
     pairs, _ = seed(session)
     label_pair(session, pairs[2], "alice", "tie")
@@ -214,7 +231,7 @@ def test_only_queue_skips_reviewed_pairs(config, argilla_server, session):
 
 @pytest.mark.argilla
 def test_pull_submitted_response_becomes_human_label_once(config, argilla_server, session):
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import run as argilla_sync
 
     pairs, _ = seed(session)
     argilla_sync.push(config)
@@ -251,7 +268,7 @@ def test_pull_submitted_response_becomes_human_label_once(config, argilla_server
 @pytest.mark.argilla
 def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_server, session):
     from db.models import Pair
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import run as argilla_sync
 
     pairs, _ = seed(session)
     annotator = argilla_server["annotator"]
@@ -289,7 +306,7 @@ def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_s
 
 @pytest.mark.argilla
 def test_changed_response_is_an_audited_label_change(config, argilla_server, session):
-    from pipeline import argilla_sync
+    from pipeline.argilla_sync import run as argilla_sync
 
     pairs, _ = seed(session)
     argilla_sync.push(config)
@@ -324,9 +341,9 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
 ):
     from dataclasses import replace
 
-    from pipeline import argilla_sync
-    from pipeline.argilla_connection import ArgillaUnavailable
     from pipeline.argilla_server.manager import free_port
+    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla_sync.connection import ArgillaUnavailable
 
     pairs, _ = seed(session)
     label_pair(session, pairs[2], "alice", "tie")
@@ -355,7 +372,7 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
 
 
 def test_record_ids_round_trip():
-    from pipeline.argilla_sync import pair_id_of, record_id
+    from pipeline.argilla_sync.records import pair_id_of, record_id
 
     assert record_id(42) == "pair-42"
     assert pair_id_of("pair-42") == 42
@@ -365,7 +382,7 @@ def test_record_ids_round_trip():
 
 
 def test_build_record_clamps_score_and_skips_invalid_labels(session):
-    from pipeline.argilla_sync import build_record
+    from pipeline.argilla_sync.records import build_record
 
     pairs = make_pairs(session, 2)
     judge = make_judge(session)
@@ -383,7 +400,7 @@ def test_build_record_clamps_score_and_skips_invalid_labels(session):
 
 
 def test_retries_back_off_then_give_up(monkeypatch):
-    from pipeline import argilla_connection
+    from pipeline.argilla_sync import connection as argilla_connection
 
     sleeps: list[float] = []
     monkeypatch.setattr(argilla_connection.time, "sleep", sleeps.append)

@@ -1,6 +1,6 @@
 """`rlaif argilla push|pull|sync|serve|stop`: AI labels to Argilla, human answers back.
 
-argilla itself is imported inside the commands (pipeline/argilla_sync.py), so that `rlaif --help`
+argilla itself is imported inside the commands (pipeline/argilla_sync/), so that `rlaif --help`
 stays fast and everything else works without Argilla configured.
 """
 
@@ -22,23 +22,27 @@ argilla_app = typer.Typer(
 JudgeOption = typer.Option(None, "--judge", help="Judge version name (default: the newest).")
 QueueOption = typer.Option(False, "--only-queue", help="Only pairs still waiting for human labels.")
 DatasetOption = typer.Option(None, "--dataset", help="Argilla dataset (env ARGILLA_DATASET).")
+FullOption = typer.Option(
+    False, "--full", help="Send every record, not only those changed since the last push."
+)
 WorkspaceOption = typer.Option(
     None, "--workspace", help="Argilla workspace (env ARGILLA_WORKSPACE)."
 )
 
 
 def _config(dataset: str | None, workspace: str | None):
-    from pipeline.argilla_config import ArgillaConfig
+    from pipeline.argilla_sync.config import ArgillaConfig
 
     return ArgillaConfig.from_env(dataset=dataset, workspace=workspace).require_server()
 
 
 def _report(result, config) -> None:
     lines = []
-    if result.pushed or result.judge is not None:
+    if result.pushed or result.unchanged or result.judge is not None:
         lines.append(
             f"pushed {result.pushed} records to {config.workspace}/{config.dataset} "
-            f"({result.with_suggestion} with a suggestion from {result.judge or 'no judge'})"
+            f"({result.with_suggestion} with a suggestion from {result.judge or 'no judge'}; "
+            f"{result.unchanged} unchanged since the last push, not sent again)"
         )
     if result.responses_seen:
         lines.append(
@@ -55,22 +59,23 @@ def _report(result, config) -> None:
 def push_cmd(
     judge: str | None = JudgeOption,
     only_queue: bool = QueueOption,
+    full: bool = FullOption,
     dataset: str | None = DatasetOption,
     workspace: str | None = WorkspaceOption,
 ) -> None:
     """Create or update the Argilla dataset: one record per pair, the AI label as suggestion."""
     with user_errors():
-        from pipeline import argilla_sync
+        from pipeline.argilla_sync import run as argilla_sync
 
         config = _config(dataset, workspace)
-        _report(argilla_sync.push(config, judge=judge, only_queue=only_queue), config)
+        _report(argilla_sync.push(config, judge=judge, only_queue=only_queue, full=full), config)
 
 
 @argilla_app.command("pull")
 def pull_cmd(dataset: str | None = DatasetOption, workspace: str | None = WorkspaceOption) -> None:
     """Read submitted Argilla responses back as human labels (idempotent)."""
     with user_errors():
-        from pipeline import argilla_sync
+        from pipeline.argilla_sync import run as argilla_sync
 
         config = _config(dataset, workspace)
         _report(argilla_sync.pull(config), config)
@@ -80,15 +85,16 @@ def pull_cmd(dataset: str | None = DatasetOption, workspace: str | None = Worksp
 def sync_cmd(
     judge: str | None = JudgeOption,
     only_queue: bool = QueueOption,
+    full: bool = FullOption,
     dataset: str | None = DatasetOption,
     workspace: str | None = WorkspaceOption,
 ) -> None:
     """Push, then pull."""
     with user_errors():
-        from pipeline import argilla_sync
+        from pipeline.argilla_sync import run as argilla_sync
 
         config = _config(dataset, workspace)
-        _report(argilla_sync.sync(config, judge=judge, only_queue=only_queue), config)
+        _report(argilla_sync.sync(config, judge=judge, only_queue=only_queue, full=full), config)
 
 
 @argilla_app.command("serve")

@@ -1,11 +1,12 @@
-"""AI labels to Argilla as suggestions, human answers back as labels. With
-pipeline/argilla_connection.py (retries, errors, recorded runs), the only modules that import
-argilla.
+"""push, pull and sync: AI labels to Argilla as suggestions, human answers back as labels.
 
 push: one record per pair (record id `pair-<pair id>`, so pushing again updates in place), with
       the prompt and both responses as fields, a `preference` label question (A / B / tie), an
       optional `note`, metadata (judge, confidence, swap_inconsistent, source, queue_reason) and
       the judge's answer as a suggestion: value = AI label, score = confidence, agent = judge.
+      Only records whose content changed since the last push to that dataset are sent (table
+      argilla_pushed); `full`, a new dataset, or fewer records in Argilla than we remember
+      pushing send everything.
 pull: submitted responses -> human labels (source "argilla", annotator = Argilla username)
       through db.labels, which audits every change. Drafts and discarded answers are not labels:
       an answer submitted earlier and now a draft or discarded removes the label it made
@@ -14,18 +15,19 @@ sync: push, then pull.
 
 Every run is a SyncRun row, failures included. Requests are retried with exponential backoff;
 when Argilla stays unreachable the run fails with one clear message, the local database keeps
-everything, and the next run catches up (push is a full idempotent upsert, pull re-reads all
-submitted responses and writes only what changed).
+everything, and the next run catches up (push is an idempotent upsert of what changed, pull
+re-reads all answers and writes only what changed).
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import argilla as rg
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -36,86 +38,47 @@ from db.labels import (
     withdraw_human_label,
 )
 from db.models import (
-    LABELS,
-    TIER_CONTRADICTS_HUMAN,
-    TIER_JUDGE_DISAGREEMENT,
-    TIER_LOW_CONFIDENCE,
-    TIER_SWAP_INCONSISTENT,
-    TIER_UNJUDGED,
+    ArgillaPushed,
     HumanLabel,
     JudgeVersion,
     Judgment,
     Pair,
+    utcnow,
 )
 from db.session import session_scope
-from pipeline.argilla_config import ArgillaConfig
-from pipeline.argilla_connection import (
+from db.upsert import upsert
+from pipeline.argilla_sync.config import ArgillaConfig
+from pipeline.argilla_sync.connection import (
     SyncResult,
     connect,
     recorded_run,
     with_retries,
 )
+from pipeline.argilla_sync.records import (
+    NOTE_QUESTION,
+    QUESTION,
+    content_hash,
+    dataset_settings,
+    pair_id_of,
+    record_content,
+    record_id,
+    to_record,
+)
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
-QUESTION = "preference"
-NOTE_QUESTION = "note"
-RECORD_PREFIX = "pair-"
-QUEUE_REASONS = {
-    TIER_SWAP_INCONSISTENT: "swap_inconsistent",
-    TIER_JUDGE_DISAGREEMENT: "judge_disagreement",
-    TIER_CONTRADICTS_HUMAN: "contradicts_human",
-    TIER_LOW_CONFIDENCE: "low_confidence",
-    TIER_UNJUDGED: "unjudged",
-}
-REVIEWED = "reviewed"  # enough human labels, or overridden: no longer in the review queue
-
-
-def record_id(pair_id: int) -> str:
-    return f"{RECORD_PREFIX}{pair_id}"
-
-
-def pair_id_of(record_external_id: str | None) -> int | None:
-    if not record_external_id or not record_external_id.startswith(RECORD_PREFIX):
-        return None
-    tail = record_external_id[len(RECORD_PREFIX) :]
-    return int(tail) if tail.isdigit() else None
-
-
-def dataset_settings() -> rg.Settings:
-    return rg.Settings(
-        guidelines="Which response is better? A, B, or tie. The suggestion is the AI judge's "
-        "label; its score is the judge's confidence.",
-        fields=[
-            rg.TextField(name="prompt", title="Prompt"),
-            rg.TextField(name="response_a", title="Response A"),
-            rg.TextField(name="response_b", title="Response B"),
-        ],
-        questions=[
-            rg.LabelQuestion(name=QUESTION, title="Which response is better?", labels=list(LABELS)),
-            rg.TextQuestion(name=NOTE_QUESTION, title="Note (optional)", required=False),
-        ],
-        metadata=[
-            rg.TermsMetadataProperty(name="judge", title="Judge version"),
-            rg.FloatMetadataProperty(name="confidence", title="Judge confidence"),
-            rg.TermsMetadataProperty(name="swap_inconsistent", title="Swap-inconsistent"),
-            rg.TermsMetadataProperty(name="source", title="Source"),
-            rg.TermsMetadataProperty(name="queue_reason", title="Queue reason"),
-        ],
-        allow_extra_metadata=False,
-    )
-
-
 # --- push --------------------------------------------------------------------------------------
 
 
-def _get_or_create_dataset(client: rg.Argilla, config: ArgillaConfig) -> rg.Dataset:
+def _get_or_create_dataset(client: rg.Argilla, config: ArgillaConfig) -> tuple[rg.Dataset, bool]:
+    """The dataset, and whether this call created it."""
     workspace = client.workspaces(name=config.workspace)
     if workspace is None:
         workspace = rg.Workspace(name=config.workspace, client=client).create()
     dataset = _find_dataset(client, config.dataset, workspace)
-    if dataset is None:
+    created = dataset is None
+    if created:
         dataset = rg.Dataset(
             name=config.dataset, workspace=workspace, settings=dataset_settings(), client=client
         ).create()
@@ -126,7 +89,7 @@ def _get_or_create_dataset(client: rg.Argilla, config: ArgillaConfig) -> rg.Data
             f"Argilla dataset {config.dataset!r} in workspace {config.workspace!r} exists with "
             "other fields or questions; choose another name with --dataset"
         )
-    return dataset
+    return dataset, created
 
 
 def _find_dataset(client: rg.Argilla, name: str, workspace: Any) -> rg.Dataset | None:
@@ -158,41 +121,27 @@ def _pairs_query(only_queue: bool, required: int):
     return query
 
 
-def build_record(
-    pair: Pair, judgment: Judgment | None, judge_name: str | None, required: int
-) -> rg.Record:
-    reviewed = pair.override_label is not None or pair.human_label_count >= required
-    metadata: dict[str, Any] = {
-        "judge": judge_name or "none",
-        "swap_inconsistent": "yes" if pair.swap_inconsistent else "no",
-        "source": pair.source,
-        "queue_reason": REVIEWED if reviewed else QUEUE_REASONS.get(pair.queue_tier, "unjudged"),
-    }
-    suggestions = []
-    if judgment is not None:
-        metadata["swap_inconsistent"] = "yes" if judgment.swap_inconsistent else "no"
-        if judgment.confidence is not None:
-            metadata["confidence"] = float(judgment.confidence)
-        if judgment.status == "ok" and judgment.label in LABELS:
-            score = judgment.confidence
-            suggestions.append(
-                rg.Suggestion(
-                    question_name=QUESTION,
-                    value=judgment.label,
-                    score=None if score is None else min(1.0, max(0.0, float(score))),
-                    agent=judge_name,
-                )
-            )
-    return rg.Record(
-        id=record_id(pair.id),
-        fields={
-            "prompt": pair.prompt.text,
-            "response_a": pair.response_a.text,
-            "response_b": pair.response_b.text,
-        },
-        metadata=metadata,
-        suggestions=suggestions,
+def push_target(config: ArgillaConfig) -> str:
+    return f"{config.api_url}|{config.workspace}|{config.dataset}"[:512]
+
+
+def _stored_hashes(session: Session, target: str, pair_ids: list[int]) -> dict[int, str]:
+    query = select(ArgillaPushed.pair_id, ArgillaPushed.content_hash).where(
+        ArgillaPushed.target == target, ArgillaPushed.pair_id.in_(pair_ids)
     )
+    return dict(session.execute(query).tuples().all())
+
+
+def _needs_full_push(session: Session, dataset: rg.Dataset, target: str, config) -> bool:
+    """True when Argilla holds fewer records than we remember pushing (records were deleted
+    there, or the dataset was re-created): then every record is sent again."""
+    remembered = session.scalar(
+        select(func.count()).select_from(ArgillaPushed).where(ArgillaPushed.target == target)
+    )
+    if not remembered:
+        return False
+    total = with_retries(lambda: dataset.progress()["total"], config, "read dataset size")
+    return total < remembered
 
 
 def _push(
@@ -201,60 +150,93 @@ def _push(
     result: SyncResult,
     judge_name: str | None,
     only_queue: bool,
+    full: bool = False,
 ) -> None:
+    """Upsert one record per pair, one transaction per batch. Records whose content is
+    unchanged since the last push to this dataset are not sent again (`full` sends all)."""
     from pipeline.review.queue import required_labels
 
-    dataset = _get_or_create_dataset(client, config)
+    dataset, created = _get_or_create_dataset(client, config)
+    target = push_target(config)
     with session_scope() as session:
         judge = _pick_judge(session, judge_name)
+        judge_id = judge.id if judge else None
         result.judge = judge.name if judge else None
         required = required_labels(session)
+        if full or created or _needs_full_push(session, dataset, target, config):
+            session.execute(delete(ArgillaPushed).where(ArgillaPushed.target == target))
         base = _pairs_query(only_queue, required)
         total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        last_id = 0
-        with tqdm(total=total, desc=f"push to {config.dataset}", unit="rec") as bar:
-            while True:
+    last_id = 0
+    with tqdm(total=total, desc=f"push to {config.dataset}", unit="rec") as bar:
+        while True:
+            with session_scope() as session:  # committed per batch: what Argilla has now
                 pairs = session.scalars(
                     base.where(Pair.id > last_id).order_by(Pair.id).limit(config.batch_size)
                 ).all()
                 if not pairs:
                     break
                 last_id = pairs[-1].id
-                judgments = {}
-                if judge is not None:
-                    judgments = {
-                        j.pair_id: j
-                        for j in session.scalars(
-                            select(Judgment).where(
-                                Judgment.judge_version_id == judge.id,
-                                Judgment.pair_id.in_([p.id for p in pairs]),
-                            )
-                        )
-                    }
-                records = [
-                    build_record(p, judgments.get(p.id), result.judge, required) for p in pairs
-                ]
-                models = []
-                for record in records:
-                    record.dataset = dataset
-                    models.append(record.api_model())
-                with_retries(
-                    lambda models=models: client.api.records.bulk_upsert(dataset.id, models),
-                    config,
-                    "push batch",
-                )
-                result.pushed += len(records)
-                result.with_suggestion += sum(1 for r in records if len(r.suggestions) > 0)
-                bar.update(len(records))
-                session.expunge_all()  # keep memory flat on big pools
+                plan = _PushPlan(client, config, dataset, target, judge_id, required)
+                _push_batch(session, plan, pairs, result)
+            bar.update(len(pairs))
+
+
+@dataclass(frozen=True)
+class _PushPlan:
+    client: rg.Argilla
+    config: ArgillaConfig
+    dataset: rg.Dataset
+    target: str
+    judge_id: int | None
+    required: int
+
+
+def _push_batch(session: Session, plan: _PushPlan, pairs: list[Pair], result: SyncResult) -> None:
+    """Send the records of `pairs` whose content changed, and remember what was sent."""
+    client, config, dataset, target = plan.client, plan.config, plan.dataset, plan.target
+    judge_id, required = plan.judge_id, plan.required
+    ids = [p.id for p in pairs]
+    judgments = {}
+    if judge_id is not None:
+        query = select(Judgment).where(
+            Judgment.judge_version_id == judge_id, Judgment.pair_id.in_(ids)
+        )
+        judgments = {j.pair_id: j for j in session.scalars(query)}
+    contents = {p.id: record_content(p, judgments.get(p.id), result.judge, required) for p in pairs}
+    hashes = {pair_id: content_hash(c) for pair_id, c in contents.items()}
+    stored = _stored_hashes(session, target, ids)
+    changed = [i for i in ids if stored.get(i) != hashes[i]]
+    if changed:
+        models = []
+        for record in (to_record(contents[i]) for i in changed):
+            record.dataset = dataset
+            models.append(record.api_model())
+        with_retries(
+            lambda: client.api.records.bulk_upsert(dataset.id, models), config, "push batch"
+        )
+        now = utcnow()
+        rows = [
+            {"target": target, "pair_id": i, "content_hash": hashes[i], "pushed_at": now}
+            for i in changed
+        ]
+        keys, update = ("target", "pair_id"), ("content_hash", "pushed_at")
+        upsert(session, ArgillaPushed.__table__, rows, keys=keys, update=update)
+    result.pushed += len(changed)
+    result.unchanged += len(ids) - len(changed)
+    result.with_suggestion += sum(1 for i in changed if contents[i]["suggestion"] is not None)
 
 
 def push(
-    config: ArgillaConfig | None = None, *, judge: str | None = None, only_queue: bool = False
+    config: ArgillaConfig | None = None,
+    *,
+    judge: str | None = None,
+    only_queue: bool = False,
+    full: bool = False,
 ) -> SyncResult:
     config = (config or ArgillaConfig.from_env()).require_server()
     with recorded_run("push", config) as result:
-        _push(connect(config), config, result, judge, only_queue)
+        _push(connect(config), config, result, judge, only_queue, full)
     return result
 
 
@@ -368,11 +350,15 @@ def pull(config: ArgillaConfig | None = None) -> SyncResult:
 
 
 def sync(
-    config: ArgillaConfig | None = None, *, judge: str | None = None, only_queue: bool = False
+    config: ArgillaConfig | None = None,
+    *,
+    judge: str | None = None,
+    only_queue: bool = False,
+    full: bool = False,
 ) -> SyncResult:
     config = (config or ArgillaConfig.from_env()).require_server()
     with recorded_run("sync", config) as result:
         client = connect(config)
-        _push(client, config, result, judge, only_queue)
+        _push(client, config, result, judge, only_queue, full)
         _pull(client, config, result)
     return result

@@ -1,6 +1,5 @@
 """The connection to Argilla: retries with backoff, clear errors, and a SyncRun row for every
-push or pull, failures included. With pipeline/argilla_sync.py, the only modules that import
-argilla."""
+push or pull, failures included."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from argilla._exceptions import ArgillaAPIError, ArgillaCredentialsError, Argill
 
 from db.models import SyncRun, utcnow
 from db.session import session_scope
-from pipeline.argilla_config import ArgillaConfig
+from pipeline.argilla_sync.config import ArgillaConfig
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ class ArgillaUnavailable(UserError):
 class SyncResult:
     run_id: int = 0
     pushed: int = 0
+    unchanged: int = 0  # records whose content Argilla already has: not sent again
     with_suggestion: int = 0
     judge: str | None = None
     responses_seen: int = 0

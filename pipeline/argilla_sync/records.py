@@ -1,0 +1,124 @@
+"""What a pair looks like in Argilla: the dataset settings, the record id, and the record's
+content (fields, metadata, the judge's suggestion), hashed so a re-push can skip unchanged ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import argilla as rg
+
+from db.models import (
+    LABELS,
+    TIER_CONTRADICTS_HUMAN,
+    TIER_JUDGE_DISAGREEMENT,
+    TIER_LOW_CONFIDENCE,
+    TIER_SWAP_INCONSISTENT,
+    TIER_UNJUDGED,
+    Judgment,
+    Pair,
+)
+
+QUESTION = "preference"
+NOTE_QUESTION = "note"
+RECORD_PREFIX = "pair-"
+QUEUE_REASONS = {
+    TIER_SWAP_INCONSISTENT: "swap_inconsistent",
+    TIER_JUDGE_DISAGREEMENT: "judge_disagreement",
+    TIER_CONTRADICTS_HUMAN: "contradicts_human",
+    TIER_LOW_CONFIDENCE: "low_confidence",
+    TIER_UNJUDGED: "unjudged",
+}
+REVIEWED = "reviewed"  # enough human labels, or overridden: no longer in the review queue
+
+
+def record_id(pair_id: int) -> str:
+    return f"{RECORD_PREFIX}{pair_id}"
+
+
+def pair_id_of(record_external_id: str | None) -> int | None:
+    if not record_external_id or not record_external_id.startswith(RECORD_PREFIX):
+        return None
+    tail = record_external_id[len(RECORD_PREFIX) :]
+    return int(tail) if tail.isdigit() else None
+
+
+def dataset_settings() -> rg.Settings:
+    return rg.Settings(
+        guidelines="Which response is better? A, B, or tie. The suggestion is the AI judge's "
+        "label; its score is the judge's confidence.",
+        fields=[
+            rg.TextField(name="prompt", title="Prompt"),
+            rg.TextField(name="response_a", title="Response A"),
+            rg.TextField(name="response_b", title="Response B"),
+        ],
+        questions=[
+            rg.LabelQuestion(name=QUESTION, title="Which response is better?", labels=list(LABELS)),
+            rg.TextQuestion(name=NOTE_QUESTION, title="Note (optional)", required=False),
+        ],
+        metadata=[
+            rg.TermsMetadataProperty(name="judge", title="Judge version"),
+            rg.FloatMetadataProperty(name="confidence", title="Judge confidence"),
+            rg.TermsMetadataProperty(name="swap_inconsistent", title="Swap-inconsistent"),
+            rg.TermsMetadataProperty(name="source", title="Source"),
+            rg.TermsMetadataProperty(name="queue_reason", title="Queue reason"),
+        ],
+        allow_extra_metadata=False,
+    )
+
+
+def record_content(
+    pair: Pair, judgment: Judgment | None, judge_name: str | None, required: int
+) -> dict[str, Any]:
+    """What the Argilla record of a pair holds: fields, metadata and the judge's suggestion."""
+    reviewed = pair.override_label is not None or pair.human_label_count >= required
+    metadata: dict[str, Any] = {
+        "judge": judge_name or "none",
+        "swap_inconsistent": "yes" if pair.swap_inconsistent else "no",
+        "source": pair.source,
+        "queue_reason": REVIEWED if reviewed else QUEUE_REASONS.get(pair.queue_tier, "unjudged"),
+    }
+    suggestion = None
+    if judgment is not None:
+        metadata["swap_inconsistent"] = "yes" if judgment.swap_inconsistent else "no"
+        if judgment.confidence is not None:
+            metadata["confidence"] = float(judgment.confidence)
+        if judgment.status == "ok" and judgment.label in LABELS:
+            score = judgment.confidence
+            suggestion = {
+                "value": judgment.label,
+                "score": None if score is None else min(1.0, max(0.0, float(score))),
+                "agent": judge_name,
+            }
+    return {
+        "id": record_id(pair.id),
+        "fields": {
+            "prompt": pair.prompt.text,
+            "response_a": pair.response_a.text,
+            "response_b": pair.response_b.text,
+        },
+        "metadata": metadata,
+        "suggestion": suggestion,
+    }
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def build_record(
+    pair: Pair, judgment: Judgment | None, judge_name: str | None, required: int
+) -> rg.Record:
+    return to_record(record_content(pair, judgment, judge_name, required))
+
+
+def to_record(content: dict[str, Any]) -> rg.Record:
+    suggestion = content["suggestion"]
+    return rg.Record(
+        id=content["id"],
+        fields=content["fields"],
+        metadata=content["metadata"],
+        suggestions=[rg.Suggestion(question_name=QUESTION, **suggestion)] if suggestion else [],
+    )
