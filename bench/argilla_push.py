@@ -4,7 +4,8 @@
 
 Uses the server in ARGILLA_API_URL/ARGILLA_API_KEY, or starts the local one (no Docker) in a
 temporary folder. Each side writes a fresh dataset (inserts, not updates), alternating order
-across repeats. Prints the medians and the ratio push / raw log (target <= 1.1).
+across repeats. Prints the medians and the ratio push / raw log (target <= 1.1), and the time of
+pushing again with nothing changed (only changed records are sent).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def raw_log(config, n: int) -> float:
     return time.perf_counter() - start
 
 
-def our_push(config) -> float:
+def our_push(config) -> tuple[float, float]:
+    """Seconds for our push into a fresh dataset, then for pushing again with nothing changed."""
     from dataclasses import replace
 
     from pipeline.argilla_sync import run as argilla_sync
@@ -78,7 +80,11 @@ def our_push(config) -> float:
     result = argilla_sync.push(config, judge="bench-judge")
     elapsed = time.perf_counter() - start
     assert result.pushed > 0
-    return elapsed
+    start = time.perf_counter()
+    again = argilla_sync.push(config, judge="bench-judge")
+    repush = time.perf_counter() - start
+    assert again.pushed == 0 and again.unchanged == result.pushed
+    return elapsed, repush
 
 
 def main() -> None:
@@ -103,19 +109,25 @@ def main() -> None:
 
         config = ArgillaConfig.from_env()
         seed_database(url, args.pairs)
-        push_times, raw_times = [], []
+        push_times, repush_times, raw_times = [], [], []
         for i in range(args.repeats):
+            if i % 2 == 1:
+                raw_times.append(raw_log(config, args.pairs))
+            first, again = our_push(config)
+            push_times.append(first)
+            repush_times.append(again)
             if i % 2 == 0:
-                push_times.append(our_push(config))
                 raw_times.append(raw_log(config, args.pairs))
-            else:
-                raw_times.append(raw_log(config, args.pairs))
-                push_times.append(our_push(config))
         push_s, raw_s = statistics.median(push_times), statistics.median(raw_times)
+        repush_s = statistics.median(repush_times)
         print(f"pairs: {args.pairs}, repeats: {args.repeats}, server: {config.api_url}")
         print(f"rlaif argilla push: {push_s:.2f} s median ({args.pairs / push_s:.0f} records/s)")
         print(f"raw SDK bulk log:   {raw_s:.2f} s median ({args.pairs / raw_s:.0f} records/s)")
         print(f"ratio push / raw log: {push_s / raw_s:.2f} (target <= 1.1)")
+        print(
+            f"push again, nothing changed: {repush_s:.2f} s median "
+            f"({push_s / repush_s:.0f}x faster than the first push; nothing is sent)"
+        )
     finally:
         if started_home:
             from pipeline.argilla_server import manager
