@@ -151,3 +151,24 @@ def test_long_responses_lose_their_ends_alike_in_both_orders(judge, tiny_lm):
     assert second == "a short answer"  # only the long response is cut
     # The B-first order shows the same cut texts, swapped.
     assert ba == short.encode(prompt, second, first)
+
+
+def test_a_cache_that_cannot_be_copied_per_member_falls_back_to_whole_sequences(judge, monkeypatch):
+    sequences, groups = both_orders(judge, PAIRS)
+    tokens = list(judge.token_ids)
+    calls = []
+
+    def no_tree(*args, **kwargs):  # as _run_tree_batch answers for a cache without reorder_cache
+        calls.append(1)
+
+    monkeypatch.setattr(hf_forward, "_run_tree_batch", no_tree)
+    got = hf_forward.last_position_logprobs(
+        judge.model,
+        sequences,
+        tokens,
+        pad_id=judge.tokenizer.pad_token_id,
+        max_batch_tokens=64,
+        groups=groups,
+    )
+    assert len(calls) == 1  # tried once, then every group ran whole
+    assert torch.allclose(got[:, -1], alone(judge.model, sequences, tokens), atol=1e-5)

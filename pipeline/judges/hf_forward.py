@@ -198,11 +198,18 @@ def last_position_logprobs(
         head = sequences[0][:prefix] if prefix >= MIN_SHARED_PREFIX else []
         preamble = _PrefixCache(model, head, device)
         prefix = preamble.length
+        flat_only = False
         tree, flat = _plan(sequences, groups if share_prefix else (), prefix, keep)
         for batch in _group_batches(tree, max_batch_tokens):
             members = [i for g in batch for i in g.members]
-            logits = _run_tree_batch(model, batch, preamble, pad_id, device, keep)
-            record(members, logits)
+            logits = (
+                None if flat_only else _run_tree_batch(model, batch, preamble, pad_id, device, keep)
+            )
+            if logits is None:  # a cache we cannot copy per member: score these whole
+                flat_only = True
+                flat.extend(members)
+            else:
+                record(members, logits)
         for rows in make_batches([len(sequences[i]) - prefix for i in flat], max_batch_tokens):
             indices = [flat[r] for r in rows]
             padded = left_pad([sequences[i][prefix:] for i in indices], pad_id, device)
@@ -216,6 +223,8 @@ def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, 
     stems = preamble.extend(left_pad([g.stem for g in batch], pad_id, device))
     stems["use_cache"] = True
     cache = model(**stems, logits_to_keep=1).past_key_values
+    if not hasattr(cache, "reorder_cache"):
+        return None
     owner = torch.tensor(
         [row for row, g in enumerate(batch) for _ in g.tails], dtype=torch.long, device=device
     )
@@ -223,7 +232,7 @@ def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, 
     seen_mask = stems["attention_mask"].index_select(0, owner)
     seen = seen_mask.sum(-1, keepdim=True)
     tails = left_pad([t for g in batch for t in g.tails], pad_id, device)
-    logits = model(
+    return model(
         input_ids=tails["input_ids"],
         attention_mask=torch.cat([seen_mask, tails["attention_mask"]], dim=1),
         position_ids=tails["position_ids"] + seen,
@@ -231,7 +240,6 @@ def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, 
         use_cache=True,
         logits_to_keep=keep,
     ).logits
-    return logits
 
 
 def generate_batched(
