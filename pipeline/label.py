@@ -46,6 +46,19 @@ def build_judge(config: JudgeConfig):
     return RewardModelJudge(config)
 
 
+# Pairs per judge call and commit when the config says 0: a GPU wants big batches (a chunk's
+# two orders are batched together); a CPU call of 16 pairs already fills several batches.
+AUTO_CHUNK_PAIRS = {"cpu": 16, "cuda": 256}
+
+
+def auto_chunk_size(judge: Any) -> int:
+    model = getattr(judge, "model", None)
+    if model is None:  # a server backend: enough pairs to keep every concurrent request busy
+        return max(16, 4 * judge.config.concurrency)
+    device = next(model.parameters()).device.type
+    return AUTO_CHUNK_PAIRS.get(device, AUTO_CHUNK_PAIRS["cpu"])
+
+
 def ensure_judge_version(session: Session, identity: JudgeIdentity) -> JudgeVersion:
     return get_or_create_judge_version(
         session,
@@ -145,13 +158,14 @@ def label_pairs(
     limit: int | None = None,
     source: str | None = None,
     pairs_file: str | Path | None = None,
-    chunk_size: int = 64,
+    chunk_size: int = 0,
     progress: bool = True,
     after_chunk: Callable[[int], None] | None = None,
 ) -> LabelReport:
-    """Label every pending pair with `judge`, committing once per chunk."""
+    """Label every pending pair with `judge`, committing once per chunk (0: auto_chunk_size)."""
     from tqdm import tqdm
 
+    chunk_size = chunk_size or auto_chunk_size(judge)
     with session_scope(url) as session:
         version = ensure_judge_version(session, judge.identity)
         version_id, version_name = version.id, version.name

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from factories import make_pairs
@@ -220,3 +221,18 @@ def test_backend_error_fails_its_chunk_and_is_retried(session, pairs, tiny_lm):
 
     with pytest.raises(UserError, match="3 chunks in a row"):
         label_pairs(AlwaysBroken(), chunk_size=2, progress=False)
+
+
+def test_auto_chunk_size_by_backend_and_device(tiny_lm):
+    from pipeline.errors import UserError
+    from pipeline.judges.hf_logprob import HfLogprobJudge
+    from pipeline.judges.judge_config import JudgeConfig
+    from pipeline.label import auto_chunk_size
+
+    assert JudgeConfig().chunk_size == 0  # auto unless set
+    assert auto_chunk_size(HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu"))) == 16
+    # A server judge has no local model; OpenAICompatJudge would contact its server when built.
+    server = JudgeConfig(backend="openai", base_url="http://127.0.0.1:9/v1", concurrency=8)
+    assert auto_chunk_size(SimpleNamespace(config=server)) == 32  # 4 pairs per request slot
+    with pytest.raises(UserError, match="chunk_size"):
+        JudgeConfig(chunk_size=-1)

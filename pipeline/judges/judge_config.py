@@ -62,7 +62,7 @@ class JudgeConfig:
     rationale: bool = False
     rationale_max_tokens: int = 96
     # Labelling loop
-    chunk_size: int = 16  # pairs written and committed together (and progress-bar steps)
+    chunk_size: int = 0  # pairs judged and committed together; 0: auto (CPU 16, CUDA 256)
     # OpenAI-compatible backend
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -89,7 +89,9 @@ class JudgeConfig:
             raise UserError(f"logprobs must be auto, always or never: {self.logprobs!r}")
         if self.max_batch_tokens < 0:
             raise UserError(f"max_batch_tokens must be 0 (auto) or more: {self.max_batch_tokens}")
-        for name in ("chunk_size", "concurrency", "samples", "max_length"):
+        if self.chunk_size < 0:
+            raise UserError(f"chunk_size must be 0 (auto) or more: {self.chunk_size}")
+        for name in ("concurrency", "samples", "max_length"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1: {getattr(self, name)}")
 
