@@ -127,3 +127,13 @@ def tiny_rm(tmp_path_factory) -> Path:
     from tiny_models import build_reward_model
 
     return build_reward_model(tmp_path_factory.mktemp("tiny_rm"))
+
+
+@pytest.fixture(scope="session")
+def judge(tiny_lm):
+    """The log-prob judge on tiny_lm. A small token budget forces several left-padded batches
+    of different lengths."""
+    from pipeline.judges.hf_logprob import HfLogprobJudge
+    from pipeline.judges.judge_config import JudgeConfig
+
+    return HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu", max_batch_tokens=300))

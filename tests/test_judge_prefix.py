@@ -20,14 +20,6 @@ PAIRS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def judge(tiny_lm):
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-
-    # A small token budget forces several left-padded batches of different lengths.
-    return HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu", max_batch_tokens=300))
-
-
 def alone(model, sequences, tokens) -> torch.Tensor:
     """Each sequence scored by itself: no padding, no cache, nothing shared."""
     rows = []

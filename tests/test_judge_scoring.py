@@ -24,14 +24,6 @@ def last_logits(model, ids: list[int]) -> torch.Tensor:
         return model(torch.tensor([ids])).logits[0, -1].double()
 
 
-@pytest.fixture(scope="module")
-def judge(tiny_lm):
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-
-    # A small token budget forces several left-padded batches of different lengths.
-    return HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu", max_batch_tokens=300))
-
-
 def test_label_token_probabilities_match_hand_softmax(judge):
     a_ids, b_ids = judge.label_ids["A"], judge.label_ids["B"]
     # Byte-level BPE: "A" and " A" are different tokens, both count for label A.
