@@ -167,6 +167,7 @@ def _push(
             session.execute(delete(ArgillaPushed).where(ArgillaPushed.target == target))
         base = _pairs_query(only_queue, required)
         total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    plan = _PushPlan(client, config, dataset, target, judge_id, required)
     last_id = 0
     with tqdm(total=total, desc=f"push to {config.dataset}", unit="rec") as bar:
         while True:
@@ -177,7 +178,6 @@ def _push(
                 if not pairs:
                     break
                 last_id = pairs[-1].id
-                plan = _PushPlan(client, config, dataset, target, judge_id, required)
                 _push_batch(session, plan, pairs, result)
             bar.update(len(pairs))
 
@@ -194,30 +194,32 @@ class _PushPlan:
 
 def _push_batch(session: Session, plan: _PushPlan, pairs: list[Pair], result: SyncResult) -> None:
     """Send the records of `pairs` whose content changed, and remember what was sent."""
-    client, config, dataset, target = plan.client, plan.config, plan.dataset, plan.target
-    judge_id, required = plan.judge_id, plan.required
     ids = [p.id for p in pairs]
     judgments = {}
-    if judge_id is not None:
+    if plan.judge_id is not None:
         query = select(Judgment).where(
-            Judgment.judge_version_id == judge_id, Judgment.pair_id.in_(ids)
+            Judgment.judge_version_id == plan.judge_id, Judgment.pair_id.in_(ids)
         )
         judgments = {j.pair_id: j for j in session.scalars(query)}
-    contents = {p.id: record_content(p, judgments.get(p.id), result.judge, required) for p in pairs}
+    contents = {
+        p.id: record_content(p, judgments.get(p.id), result.judge, plan.required) for p in pairs
+    }
     hashes = {pair_id: content_hash(c) for pair_id, c in contents.items()}
-    stored = _stored_hashes(session, target, ids)
+    stored = _stored_hashes(session, plan.target, ids)
     changed = [i for i in ids if stored.get(i) != hashes[i]]
     if changed:
         models = []
         for record in (to_record(contents[i]) for i in changed):
-            record.dataset = dataset
+            record.dataset = plan.dataset
             models.append(record.api_model())
         with_retries(
-            lambda: client.api.records.bulk_upsert(dataset.id, models), config, "push batch"
+            lambda: plan.client.api.records.bulk_upsert(plan.dataset.id, models),
+            plan.config,
+            "push batch",
         )
         now = utcnow()
         rows = [
-            {"target": target, "pair_id": i, "content_hash": hashes[i], "pushed_at": now}
+            {"target": plan.target, "pair_id": i, "content_hash": hashes[i], "pushed_at": now}
             for i in changed
         ]
         keys, update = ("target", "pair_id"), ("content_hash", "pushed_at")

@@ -169,15 +169,15 @@ def shorten(tokenizer, prompt: str, responses: list[str], excess: int) -> tuple[
         kept = tokenizer.decode(prompt_tokens[need:], skip_special_tokens=True)
         return f"{CUT_MARK} {kept.lstrip()}", responses
     need -= len(prompt_tokens)
-    lengths = [len(tokens(r)) for r in responses]
+    response_tokens = [tokens(r) for r in responses]
     need += mark * len(responses)
-    cap = _water_level(lengths, need)
+    cap = _water_level([len(t) for t in response_tokens], need)
     cut = []
-    for response, length in zip(responses, lengths, strict=True):
-        if length <= cap:
+    for response, ids in zip(responses, response_tokens, strict=True):
+        if len(ids) <= cap:
             cut.append(response)
         else:
-            head = tokenizer.decode(tokens(response)[:cap], skip_special_tokens=True)
+            head = tokenizer.decode(ids[:cap], skip_special_tokens=True)
             cut.append(f"{head.rstrip()} {CUT_MARK}")
     return (CUT_MARK if prompt else ""), cut
 
