@@ -137,3 +137,15 @@ def judge(tiny_lm):
     from pipeline.judges.judge_config import JudgeConfig
 
     return HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu", max_batch_tokens=300))
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Debian chromium with a fresh profile (tests/browser_harness.py)."""
+    from browser_harness import new_chromium
+
+    driver = new_chromium(tmp_path / "chromium-profile")
+    try:
+        yield driver
+    finally:
+        driver.quit()
