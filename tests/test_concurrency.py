@@ -134,7 +134,9 @@ def test_two_human_label_imports_at_once(db_url, tmp_path):
     for annotator, label in (("ann1", "A"), ("ann2", "B")):
         path = tmp_path / f"{annotator}.jsonl"
         with open(path, "w") as handle:
-            for i in range(n):
+            # Opposite file orders: batch by batch, each import then locks pairs the other
+            # wants next (PostgreSQL breaks the cycle, the victim runs again).
+            for i in range(n) if label == "A" else reversed(range(n)):
                 row = {"pair_id": f"c{i}", "annotator": annotator, "label": label}
                 handle.write(json.dumps(row) + "\n")
         commands.append(

@@ -49,14 +49,14 @@ def import_pairs_command(
     seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
 ) -> None:
     """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata."""
-    from db.session import session_scope
+    from db.session import run_transaction
     from pipeline.ingest.pairs import import_pairs
     from pipeline.ingest.readers import parse_column_map
 
     with user_errors():
         mapping = parse_column_map(column_map)
-        with session_scope() as session:
-            stats = import_pairs(
+        stats = run_transaction(
+            lambda session: import_pairs(
                 session,
                 path,
                 source=source,
@@ -64,6 +64,7 @@ def import_pairs_command(
                 chosen_rejected=chosen_rejected,
                 seed=seed,
             )
+        )
         typer.echo(stats.summary())
 
 
@@ -82,14 +83,15 @@ def import_labels_command(
     column_map: MapOption = None,
 ) -> None:
     """Import human labels, or AI labels made elsewhere (e.g. by a hosted judge)."""
-    from db.session import session_scope
+    from db.session import run_transaction
     from pipeline.ingest.labels import import_labels
     from pipeline.ingest.readers import parse_column_map
 
     with user_errors():
         mapping = parse_column_map(column_map)
-        with session_scope() as session:
-            stats = import_labels(session, path, kind=kind, judge=judge, column_map=mapping)
+        stats = run_transaction(
+            lambda session: import_labels(session, path, kind=kind, judge=judge, column_map=mapping)
+        )
         typer.echo(stats.summary())
 
 
