@@ -97,11 +97,18 @@ def import_labels_command(
 
 @export_app.command("preferences")
 def export_preferences(
-    out: Annotated[Path, typer.Argument(help="Folder to write (preferences.jsonl, hf_dataset/)")],
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="New or empty folder to write (preferences.jsonl, hf_dataset/); "
+            "default RLAIF_HOME/snapshots/<id>"
+        ),
+    ] = None,
     min_confidence: Annotated[float, typer.Option(help="Lowest AI confidence to use")] = 0.8,
     judge: Annotated[str | None, typer.Option(help="Use AI labels of this judge only")] = None,
 ) -> None:
-    """Merged labels in TRL's preference format; a human label beats an AI label."""
+    """Merged labels in TRL's preference format; a human label beats an AI label. Each export is
+    an immutable snapshot in a folder of its own."""
     from db.session import session_scope
     from pipeline.errors import UserError
     from pipeline.merge import create_snapshot
@@ -115,7 +122,7 @@ def export_preferences(
             )
         typer.echo(
             f"Snapshot {snapshot.id}: {snapshot.n_human + snapshot.n_ai} preferences "
-            f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {out}"
+            f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {snapshot.path}"
         )
 
 
