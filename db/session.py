@@ -40,6 +40,11 @@ def database_url() -> str:
     return f"sqlite:///{rlaif_home() / 'rlaif.db'}"
 
 
+# SQLite transactions stay pysqlite's default: BEGIN (deferred) at the first write, so read-only
+# sessions (the app's pages) never queue for the write lock. A writer takes that lock before it
+# reads the labels it changes (db.pair_state.lock_pairs, a write), so it never recounts from a
+# stale snapshot, and busy_timeout makes a second writer wait for the lock instead of failing
+# with "database is locked". BEGIN IMMEDIATE for every session would serialise the readers too.
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
