@@ -117,6 +117,8 @@ def export_preferences(
         if not 0.0 <= min_confidence <= 1.0:
             raise UserError("--min-confidence must lie in [0, 1]")
         with session_scope() as session:
+            if session.get_bind().dialect.name == "postgresql":  # every query, one instant
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             snapshot = create_snapshot(
                 session, out_dir=out, min_confidence=min_confidence, judge=judge
             )
