@@ -253,7 +253,7 @@ def timed_before_after(fn, repeats: int) -> tuple[list[float], list[float]]:
 
 def database(args) -> tuple[str, str]:
     """(url, shown name); a SQLite file is built when missing, any database when it is empty."""
-    from sqlalchemy import func, inspect, select
+    from sqlalchemy import inspect, select
 
     from db.models import Pair
     from db.session import get_engine
@@ -270,7 +270,7 @@ def database(args) -> tuple[str, str]:
     empty = "pairs" not in inspect(engine).get_table_names()
     if not empty:
         with engine.connect() as conn:
-            empty = conn.scalar(select(func.count()).select_from(select(Pair.id).limit(1))) == 0
+            empty = conn.scalar(select(Pair.id).limit(1)) is None
     if empty:
         print(f"building {args.pairs:,} pairs in {shown} ...", flush=True)
         build(url, args.pairs)

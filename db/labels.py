@@ -170,7 +170,7 @@ def upsert_judgments(
     ]
     if audits:
         session.execute(LabelAudit.__table__.insert(), audits)
-    refresh_pair_state(session, pair_ids)
+    refresh_pair_state(session, pair_ids, locked=True)
 
 
 # --- human labels ---------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def upsert_human_label(
             )
         )
     if refresh:
-        refresh_pair_state(session, [pair_id])
+        refresh_pair_state(session, [pair_id], locked=True)
     return True
 
 
@@ -248,7 +248,7 @@ def withdraw_human_label(
     )
     session.delete(existing)
     session.flush()
-    refresh_pair_state(session, [pair_id])
+    refresh_pair_state(session, [pair_id], locked=True)
     return True
 
 
@@ -257,8 +257,9 @@ def upsert_human_labels(
 ) -> int:
     """`upsert_human_label` set-wise, for imports: a few statements per 500 pairs, not a lookup
     per row. Rows have pair_id, annotator, label and an optional note (None keeps the stored
-    note); a later row for the same pair and annotator wins. Pair state is not refreshed (the
-    caller refreshes once, in the same transaction). Returns how many labels were created or changed."""
+    note); a later row for the same pair and annotator wins. The pairs are locked but their state
+    is not refreshed (the caller refreshes once, in the same transaction). Returns how many
+    labels were created or changed."""
     final: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
         if row["label"] not in LABELS:
@@ -353,7 +354,7 @@ def override_pair_label(
                 reason=reason.strip(),
             )
         )
-        refresh_pair_state(session, [pair_id])
+        refresh_pair_state(session, [pair_id], locked=True)
         session.refresh(pair)
         return OverrideResult(True, f"Label set to {label}.", pair.version)
     session.refresh(pair)

@@ -121,11 +121,15 @@ def lock_pairs(session: Session, pair_ids: Iterable[int] | None) -> None:
         )
 
 
-def refresh_pair_state(session: Session, pair_ids: Iterable[int] | None = None) -> None:
-    """Recompute queue columns for `pair_ids` (all pairs when None). Never commits."""
+def refresh_pair_state(
+    session: Session, pair_ids: Iterable[int] | None = None, *, locked: bool = False
+) -> None:
+    """Recompute queue columns for `pair_ids` (all pairs when None). Never commits. Locks the
+    pairs first unless the caller says it already did in this transaction (`locked`)."""
     session.flush()
     pair_ids = None if pair_ids is None else sorted(set(pair_ids))
-    lock_pairs(session, pair_ids)
+    if not locked:
+        lock_pairs(session, pair_ids)
     batches = [None] if pair_ids is None else list(chunked(pair_ids, 500))
     for batch in batches:
         where = [] if batch is None else [Pair.id.in_(batch)]

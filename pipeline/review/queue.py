@@ -202,10 +202,12 @@ def queue_pair_ids(
     filters: QueueFilters = QueueFilters(),
     limit: int = 20,
     exclude: Collection[int] = (),
+    k: int | None = None,
 ) -> list[int]:
     """Up to `limit` pair ids for `username`, most urgent first. Pairs that other reviewers
-    hold (claim) with no label left for `username` are passed over."""
-    k = required_labels(session)
+    hold (claim) with no label left for `username` are passed over. `k`: labels required per
+    pair, when the caller has read it already."""
+    k = k or required_labels(session)
     threshold = auto_accept_threshold(session)
     now = utcnow()
     found: list[int] = []
@@ -338,7 +340,7 @@ def claim_next_pair(
     tried: set[int] = set()
     for _ in range(CLAIM_ROUNDS):
         ids = queue_pair_ids(
-            session, username=username, filters=filters, limit=CLAIM_CANDIDATES, exclude=tried
+            session, username=username, filters=filters, limit=CLAIM_CANDIDATES, exclude=tried, k=k
         )
         for pair_id in ids:
             if claims.try_hold(session, username, pair_id, k, ttl_s):
