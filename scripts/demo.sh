@@ -38,7 +38,7 @@ step "Sign-in"
 bootstrap_output="$($rlaif users bootstrap-admin)"
 echo "$bootstrap_output"
 password_file="$(printf '%s\n' "$bootstrap_output" \
-  | sed -n 's/.*password is in \(.*admin-password-[0-9a-f]*\.txt\).*/\1/p' | head -n 1)"
+  | sed -n 's/.*password is in \(.*admin-password-[0-9a-f]*\.txt\).*/\1/p')"
 if [ -n "$password_file" ] && [ -r "$password_file" ]; then
   echo "Sign in as admin with the password: $(cat "$password_file")"
 fi
