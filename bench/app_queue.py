@@ -1,6 +1,8 @@
-"""The review app's server time with 1 M pairs in SQLite (issue 4's targets).
+"""The review app's server time with 1 M pairs in SQLite or PostgreSQL (issues 4 and 10).
 
-Targets: the queue page's first render < 1 s (server time), a label action < 200 ms. Also
+Targets: the queue page's first render < 1 s (server time), a label action < 200 ms, also with
+the pair locks of issue 10 (db/pair_state.py): the label action is timed with the locks and
+with them switched off (the code before issue 10), alternately, and the ratio printed. Also
 timed: the browse page (first page, a deep page, a text search) and the home page.
 
 Builds a SQLite database with bulk Core inserts: 1 M pairs over 50 k prompts, one judge on every
@@ -10,8 +12,11 @@ columns are computed here with the rules of db/pair_state.py (running refresh_pa
 a sample of pairs and fails if they differ.
 
     .venv/bin/python bench/app_queue.py [--pairs 1000000] [--repeats 5] [--db PATH]
+    .venv/bin/python bench/app_queue.py --url postgresql+psycopg://USER@HOST/DB [--label-only]
 
-With --db PATH an existing benchmark database is reused (built there when missing).
+With --db PATH an existing SQLite benchmark database is reused (built there when missing); with
+--url the database must exist and is built when it holds no pairs. --label-only times just the
+queue data, the label action and label + next (no page renders).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,6 +160,13 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
                 flush=True,
             )
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # the ids above were explicit
+            for table in ("prompts", "responses", "pairs", "judge_versions"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
 
 
@@ -210,44 +223,82 @@ def timed(fn, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+@contextmanager
+def pair_locks_off():
+    """The label path as it was before issue 10: no pair locks (db/pair_state.lock_pairs)."""
+    import db.labels
+    import db.pair_state
+
+    saved = db.pair_state.lock_pairs
+
+    def no_lock(session, pair_ids) -> None:
+        return None
+
+    db.pair_state.lock_pairs = db.labels.lock_pairs = no_lock
+    try:
+        yield
+    finally:
+        db.pair_state.lock_pairs = db.labels.lock_pairs = saved
+
+
+def timed_before_after(fn, repeats: int) -> tuple[list[float], list[float]]:
+    """`fn` without and with the pair locks, alternately, so load changes hit both alike."""
+    before, after = [], []
+    for _ in range(repeats):
+        with pair_locks_off():
+            before.append(timed(fn, 1)[0])
+        after.append(timed(fn, 1)[0])
+    return before, after
+
+
+def database(args) -> tuple[str, str]:
+    """(url, shown name); a SQLite file is built when missing, any database when it is empty."""
+    from sqlalchemy import inspect, select
+
+    from db.models import Pair
+    from db.session import get_engine
+
+    if args.url:
+        url, shown = args.url, args.url.split("@")[-1]
+        os.environ.setdefault("RLAIF_HOME", tempfile.mkdtemp(prefix="rlaif_bench_app_"))
+    else:
+        path = args.db or Path(tempfile.mkdtemp(prefix="rlaif_bench_app_")) / "bench.db"
+        url, shown = f"sqlite:///{path}", str(path)
+        os.environ.setdefault("RLAIF_HOME", str(path.parent))
+    os.environ["RLAIF_DATABASE_URL"] = url
+    engine = get_engine(url)
+    empty = "pairs" not in inspect(engine).get_table_names()
+    if not empty:
+        with engine.connect() as conn:
+            empty = conn.scalar(select(Pair.id).limit(1)) is None
+    if empty:
+        print(f"building {args.pairs:,} pairs in {shown} ...", flush=True)
+        build(url, args.pairs)
+    return url, shown
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--db", type=Path, default=None, help="SQLite file")
+    parser.add_argument("--url", default=None, help="any database URL, e.g. PostgreSQL")
+    parser.add_argument("--label-only", action="store_true")
     args = parser.parse_args(argv)
-    path = args.db or Path(tempfile.mkdtemp(prefix="rlaif_bench_app_")) / "bench.db"
-    url = f"sqlite:///{path}"
-    os.environ["RLAIF_DATABASE_URL"] = url
-    os.environ.setdefault("RLAIF_HOME", str(path.parent))
-    if not path.exists():
-        print(f"building {args.pairs:,} pairs in {path} ...", flush=True)
-        build(url, args.pairs)
+    url, shown = database(args)
     from sqlalchemy import func, select
 
     from db.models import Pair
-    from db.session import session_scope
+    from db.session import get_engine, session_scope
     from pipeline.auth import AuthUser
-    from pipeline.review import browse, queue
-    from pipeline.review.overview import overview
+    from pipeline.review import queue
 
     with session_scope(url) as session:
         n_pairs = session.scalar(select(func.count()).select_from(Pair))
     check_state(url, n_pairs)
     user = AuthUser(id=1, username="bench", role="reviewer")
-    print(f"database: {path} ({path.stat().st_size / 2**20:,.0f} MiB, {n_pairs:,} pairs)")
+    print(f"database: {get_engine(url).dialect.name} {shown} ({n_pairs:,} pairs)")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-
-    from streamlit.testing.v1 import AppTest
-
-    def render(page: str):
-        def run() -> None:
-            at = AppTest.from_file(str(ROOT / "app" / "views" / f"{page}.py"), default_timeout=60)
-            at.session_state["auth_user"] = user
-            at.run()
-            assert not at.exception, at.exception
-
-        return run
 
     def queue_data() -> None:
         with session_scope(url) as session:
@@ -257,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with session_scope(url) as session:
         labelled = iter(
-            queue.queue_pair_ids(session, username="bench", limit=10 * args.repeats + 10)
+            queue.queue_pair_ids(session, username="bench", limit=20 * args.repeats + 30)
         )
 
     def label_action() -> None:
@@ -268,6 +319,50 @@ def main(argv: list[str] | None = None) -> None:
         label_action()
         with session_scope(url) as session:
             queue.claim_next_pair(session, username="bench")
+
+    print(f"\n{'measurement':<40} {'median':>9} {'target':>8} {'ratio':>7}   runs")
+    label_action()  # warm: the first write of a process opens connections, loads code
+    before, after = timed_before_after(label_action, args.repeats)
+    report("label action, before (no pair lock)", before, TARGET_LABEL_S)
+    report("label action (record + commit, locked)", after, TARGET_LABEL_S)
+    ratio = statistics.median(after) / statistics.median(before)
+    print(f"{'  locked / before':<40} {ratio:>8.2f}x")
+    rows = [
+        ("queue data functions (claim included)", queue_data, TARGET_QUEUE_S),
+        ("label + load next pair", label_and_next, TARGET_LABEL_S),
+    ]
+    if not args.label_only:
+        rows += page_rows(url, user, args.repeats)
+    for name, fn, target in rows:
+        report(name, timed(fn, args.repeats)[1], target)
+
+
+def report(name: str, runs: list[float], target: float | None) -> None:
+    median = statistics.median(runs)
+    ratio = f"{median / target:.2f}" if target else "–"
+    tgt = f"{target * 1000:.0f} ms" if target else "–"
+    print(
+        f"{name:<40} {median * 1000:>6.1f} ms {tgt:>8} {ratio:>7}   "
+        + " ".join(f"{t * 1000:.0f}" for t in runs)
+    )
+
+
+def page_rows(url: str, user, repeats: int) -> list[tuple]:
+    """The page renders and the browse/home data (slower to run than the label rows)."""
+    from streamlit.testing.v1 import AppTest
+
+    from db.session import session_scope
+    from pipeline.review import browse, queue
+    from pipeline.review.overview import overview
+
+    def render(page: str):
+        def run() -> None:
+            at = AppTest.from_file(str(ROOT / "app" / "views" / f"{page}.py"), default_timeout=60)
+            at.session_state["auth_user"] = user
+            at.run()
+            assert not at.exception, at.exception
+
+        return run
 
     def filtered() -> None:
         with session_scope(url) as session:
@@ -296,12 +391,9 @@ def main(argv: list[str] | None = None) -> None:
             overview(session, username="bench")
 
     render("queue")()  # the first AppTest import of streamlit costs seconds: not a page cost
-    rows = [
+    return [
         ("queue page render (AppTest, server)", render("queue"), TARGET_QUEUE_S),
-        ("queue data functions", queue_data, TARGET_QUEUE_S),
         ("queue, all filters", filtered, TARGET_QUEUE_S),
-        ("label action (record + commit)", label_action, TARGET_LABEL_S),
-        ("label + load next pair", label_and_next, TARGET_LABEL_S),
         ("browse page 1", browse_at(), None),
         ("browse page 2,000 (offset 100k)", browse_at(page=2000), None),
         (
@@ -317,15 +409,6 @@ def main(argv: list[str] | None = None) -> None:
         ("home data", home, None),
         ("home page render (AppTest)", render("home"), None),
     ]
-    print(f"\n{'measurement':<40} {'median':>9} {'target':>8} {'ratio':>7}   runs")
-    for name, fn, target in rows:
-        median, runs = timed(fn, args.repeats)
-        ratio = f"{median / target:.2f}" if target else "–"
-        tgt = f"{target * 1000:.0f} ms" if target else "–"
-        print(
-            f"{name:<40} {median * 1000:>6.1f} ms {tgt:>8} {ratio:>7}   "
-            + " ".join(f"{t * 1000:.0f}" for t in runs)
-        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Every write of a label goes through here: human labels, AI judgments and overrides.
 
-Each function takes a keyword-only `session`, writes the audit log, refreshes the pairs' queue
-state, and never commits (the caller owns the transaction).
+Each function takes a keyword-only `session`, locks the pairs it writes (db/pair_state.py:
+another writer of the same pairs waits until this transaction ends), writes the audit log,
+refreshes the pairs' queue state, and never commits (the caller owns the transaction).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from db.models import (
     Setting,
     utcnow,
 )
-from db.pair_state import refresh_pair_state
+from db.pair_state import lock_pairs, refresh_pair_state
 from db.upsert import chunked, upsert
 
 _ALIASES = {"a": "A", "b": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"}
@@ -123,6 +124,7 @@ def upsert_judgments(
         if label is not None and label not in AI_LABELS:
             raise ValueError(f"not an AI label: {label!r}")
     pair_ids = [row["pair_id"] for row in rows]
+    lock_pairs(session, pair_ids)
     old_labels: dict[int, str | None] = {}
     for batch in chunked(pair_ids):
         old_labels.update(
@@ -168,7 +170,7 @@ def upsert_judgments(
     ]
     if audits:
         session.execute(LabelAudit.__table__.insert(), audits)
-    refresh_pair_state(session, pair_ids)
+    refresh_pair_state(session, pair_ids, locked=True)
 
 
 # --- human labels ---------------------------------------------------------------------------
@@ -188,6 +190,7 @@ def upsert_human_label(
     """Create or change `annotator`'s label on a pair. Returns True when something changed."""
     if label not in LABELS:
         raise ValueError(f"not a human label: {label!r} (expected A, B or tie)")
+    lock_pairs(session, [pair_id])
     existing = session.scalar(
         select(HumanLabel).where(HumanLabel.pair_id == pair_id, HumanLabel.annotator == annotator)
     )
@@ -214,7 +217,7 @@ def upsert_human_label(
             )
         )
     if refresh:
-        refresh_pair_state(session, [pair_id])
+        refresh_pair_state(session, [pair_id], locked=True)
     return True
 
 
@@ -223,6 +226,7 @@ def withdraw_human_label(
 ) -> bool:
     """Delete `annotator`'s label on a pair when it came from `source` (e.g. an answer later
     discarded in Argilla). The audit log keeps it (new value None). Returns True if deleted."""
+    lock_pairs(session, [pair_id])
     existing = session.scalar(
         select(HumanLabel).where(
             HumanLabel.pair_id == pair_id,
@@ -244,7 +248,7 @@ def withdraw_human_label(
     )
     session.delete(existing)
     session.flush()
-    refresh_pair_state(session, [pair_id])
+    refresh_pair_state(session, [pair_id], locked=True)
     return True
 
 
@@ -253,13 +257,15 @@ def upsert_human_labels(
 ) -> int:
     """`upsert_human_label` set-wise, for imports: a few statements per 500 pairs, not a lookup
     per row. Rows have pair_id, annotator, label and an optional note (None keeps the stored
-    note); a later row for the same pair and annotator wins. Pair state is not refreshed (the
-    caller refreshes once). Returns how many labels were created or changed."""
+    note); a later row for the same pair and annotator wins. The pairs are locked but their state
+    is not refreshed (the caller refreshes once, in the same transaction). Returns how many
+    labels were created or changed."""
     final: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
         if row["label"] not in LABELS:
             raise ValueError(f"not a human label: {row['label']!r} (expected A, B or tie)")
         final[(row["pair_id"], row["annotator"])] = row
+    lock_pairs(session, {pair_id for pair_id, _ in final})
     stored: dict[tuple[int, str], tuple[str, str | None]] = {}
     for batch in chunked(sorted({pair_id for pair_id, _ in final})):
         query = select(HumanLabel.pair_id, HumanLabel.annotator, HumanLabel.label, HumanLabel.note)
@@ -326,6 +332,7 @@ def override_pair_label(
         raise ValueError(f"not a label: {label!r} (expected A, B or tie)")
     if not reason or not reason.strip():
         raise ValueError("an override needs a reason")
+    lock_pairs(session, [pair_id])
     pair = session.get(Pair, pair_id)
     if pair is None:
         raise LookupError(f"no pair with id {pair_id}")
@@ -347,7 +354,7 @@ def override_pair_label(
                 reason=reason.strip(),
             )
         )
-        refresh_pair_state(session, [pair_id])
+        refresh_pair_state(session, [pair_id], locked=True)
         session.refresh(pair)
         return OverrideResult(True, f"Label set to {label}.", pair.version)
     session.refresh(pair)

@@ -275,8 +275,10 @@ class Snapshot(Base):
     rule: Mapped[dict[str, Any]] = mapped_column(JSON)
     n_human: Mapped[int] = mapped_column(Integer)
     n_ai: Mapped[int] = mapped_column(Integer)
-    path: Mapped[str | None] = mapped_column(String(1024))
+    path: Mapped[str | None] = mapped_column(String(1024))  # absolute: lineage from any folder
     judge_versions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # sha256 over the exported files (pipeline.merge.content_hash); None for older snapshots.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class SnapshotItem(Base):

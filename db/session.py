@@ -7,13 +7,19 @@ with session_scope() as session:   # commits on success, rolls back on error
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+DEADLOCK_ATTEMPTS = 3
 
 
 def rlaif_home() -> Path:
@@ -34,6 +40,11 @@ def database_url() -> str:
     return f"sqlite:///{rlaif_home() / 'rlaif.db'}"
 
 
+# SQLite transactions stay pysqlite's default: BEGIN (deferred) at the first write, so read-only
+# sessions (the app's pages) never queue for the write lock. A writer takes that lock before it
+# reads the labels it changes (db.pair_state.lock_pairs, a write), so it never recounts from a
+# stale snapshot, and busy_timeout makes a second writer wait for the lock instead of failing
+# with "database is locked". BEGIN IMMEDIATE for every session would serialise the readers too.
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -70,6 +81,26 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     with get_sessionmaker(url).begin() as session:
         yield session
+
+
+def is_deadlock(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "40P01"  # PostgreSQL deadlock_detected
+
+
+def run_transaction(work: Callable[[Session], T], url: str | None = None) -> T:
+    """`work(session)` in one transaction, rerun from the start when PostgreSQL aborts it to
+    break a lock cycle. Writers lock pairs in ascending order within a call (db/pair_state.py),
+    but an import that writes batch after batch in file order can meet another in a cycle; the
+    victim is rolled back whole, so a rerun is safe when `work` only writes to the database."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with session_scope(url) as session:
+                return work(session)
+        except DBAPIError as error:
+            if not is_deadlock(error) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            print("another writer held the same pairs (deadlock); starting again", file=sys.stderr)
+    raise AssertionError("unreachable")
 
 
 def _alembic_config(url: str):

@@ -4,10 +4,15 @@ Rule: a reviewer's override beats everything; a human consensus (strict majority
 label; an AI label is used only when it is valid, swap-consistent, at or above `min_confidence`,
 and no two judge versions disagree on the pair. Ties, and pairs whose human labels are split,
 are left out. Every export is a Snapshot row listing the labels it used.
+
+A snapshot is immutable: each export writes a folder of its own (an existing non-empty folder is
+refused), and the row keeps the folder's absolute path and a hash of its files, which
+pipeline.train.common.snapshot_folder checks whenever a snapshot is loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
@@ -28,8 +33,10 @@ from db.models import (
 )
 from db.session import rlaif_home
 from db.upsert import chunked
+from pipeline.errors import UserError
 
 COLUMNS = ("prompt", "chosen", "rejected", "margin", "p_chosen", "pair_id", "label_source")
+MANIFEST = "snapshot.json"  # written last; not part of the content hash (it holds the hash)
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,7 @@ def create_snapshot(
     """Write `preferences.jsonl` and `hf_dataset/` under out_dir and record the snapshot."""
     rule = MergeRule(min_confidence=min_confidence, judge=judge)
     snapshot_id = uuid.uuid4().hex[:12]
-    out = Path(out_dir) if out_dir else rlaif_home() / "snapshots" / snapshot_id
-    out.mkdir(parents=True, exist_ok=True)
+    out = new_snapshot_folder(out_dir, snapshot_id)
     items = []  # (pair_id, label, source, p_chosen, judgment_id)
     for pair_id, label, is_override, agreeing, total in _human_rows(session):
         # Soft human label: the share of reviewers who agree with the consensus.
@@ -159,12 +165,13 @@ def create_snapshot(
         n_ai=n_ai,
         path=str(out),
         judge_versions=sorted(judges),
+        content_hash=content_hash(out),
     )
     session.add(snapshot)
     session.flush()
     if db_items:
         session.execute(SnapshotItem.__table__.insert(), db_items)
-    (out / "snapshot.json").write_text(
+    (out / MANIFEST).write_text(
         json.dumps(
             {
                 "id": snapshot_id,
@@ -173,11 +180,68 @@ def create_snapshot(
                 "n_ai": n_ai,
                 "judge_versions": sorted(judges),
                 "columns": list(COLUMNS),
+                "content_hash": snapshot.content_hash,
             },
             indent=2,
         )
     )
     return snapshot
+
+
+def new_snapshot_folder(out_dir: str | Path | None, snapshot_id: str) -> Path:
+    """The export's own folder, absolute: `out_dir` when it is new or empty, else an error (an
+    earlier snapshot there would silently change); RLAIF_HOME/snapshots/<id> by default."""
+    out = Path(out_dir).expanduser() if out_dir else rlaif_home() / "snapshots" / snapshot_id
+    out = out.resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(
+            f"{out}: not an empty folder; a snapshot is never overwritten, so export to a new "
+            "folder (or leave the folder out: RLAIF_HOME/snapshots/<id>)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over every file's relative path and bytes, in path order (the manifest aside)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative == MANIFEST:
+            continue
+        digest.update(relative.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def verified_folder(snapshot: Snapshot) -> Path:
+    """The snapshot's folder, after checking that its files are the ones exported."""
+    if not snapshot.path:
+        raise UserError(f"snapshot {snapshot.id}: no folder recorded")
+    folder = Path(snapshot.path)
+    if not folder.is_dir():
+        raise UserError(f"snapshot {snapshot.id}: its folder {folder} no longer exists")
+    check_files(folder, snapshot.content_hash, f"snapshot {snapshot.id}")
+    return folder
+
+
+def check_files(folder: Path, expected: str | None, name: str | None = None) -> None:
+    """Raise UserError when the files in `folder` no longer hash to `expected` (the manifest's
+    hash when None; nothing to check for exports older than the hash)."""
+    manifest = folder / MANIFEST
+    if expected is None and manifest.is_file():
+        try:
+            expected = json.loads(manifest.read_text()).get("content_hash")
+        except (ValueError, AttributeError):
+            raise UserError(f"{manifest}: not a snapshot manifest (JSON object)") from None
+    if expected and content_hash(folder) != expected:
+        raise UserError(
+            f"{name or folder}: the files in {folder} changed after the export (content hash "
+            "differs); a model trained on them would cite the wrong labels. Export again."
+        )
 
 
 def _human_label_ids(session: Session, items: list[dict]) -> dict[int, list[int]]:

@@ -33,9 +33,13 @@ step "How far does the AI judge agree with the humans?"
 $rlaif metrics
 
 step "Sign-in"
-$rlaif users bootstrap-admin
-password_file="${RLAIF_HOME:-$HOME/.rlaif}/admin-password.txt"
-if [ -r "$password_file" ]; then
+# The password file is named after the database (admin-password-<8 hex>.txt); the command
+# prints which one it wrote.
+bootstrap_output="$($rlaif users bootstrap-admin)"
+echo "$bootstrap_output"
+password_file="$(printf '%s\n' "$bootstrap_output" \
+  | sed -n 's/.*password is in \(.*admin-password-[0-9a-f]*\.txt\).*/\1/p')"
+if [ -n "$password_file" ] && [ -r "$password_file" ]; then
   echo "Sign in as admin with the password: $(cat "$password_file")"
 fi
 

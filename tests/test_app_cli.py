@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import stat
 
 from db.session import session_scope
 from pipeline import auth
-from pipeline.commands.app_cmds import streamlit_command
+from pipeline.commands.app_cmds import admin_password_file, streamlit_command
 
 
 def test_users_add_list_set(cli, sqlite_url):
@@ -41,7 +42,9 @@ def test_users_add_list_set(cli, sqlite_url):
 def test_bootstrap_admin(cli, sqlite_url, rlaif_home):
     code, out = cli("users", "bootstrap-admin")
     assert code == 0 and "Created the admin user `admin`" in out
-    path = rlaif_home / "admin-password.txt"
+    path = admin_password_file(sqlite_url)
+    assert re.fullmatch(r"admin-password-[0-9a-f]{8}\.txt", path.name) and path.parent == rlaif_home
+    assert f"Its password is in {path}" in out
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with session_scope() as session:
         assert auth.authenticate(session, "admin", path.read_text().strip()).role == "admin"
@@ -68,3 +71,20 @@ def test_app_command_is_headless_and_hides_tracebacks():
         "viewer",
     ]
     assert command[4].endswith("app/main.py")
+
+
+def test_admin_password_file_per_database(cli, db_url, rlaif_home, monkeypatch):
+    """Two databases, one RLAIF_HOME: each bootstrap writes its own file; both passwords work."""
+    other_url = f"sqlite:///{rlaif_home / 'other.db'}"
+    paths = {}
+    for url in (db_url, other_url):
+        monkeypatch.setenv("RLAIF_DATABASE_URL", url)
+        code, out = cli("users", "bootstrap-admin")
+        assert code == 0 and "Created the admin user `admin`" in out
+        paths[url] = admin_password_file(url)
+        assert f"Its password is in {paths[url]}" in out
+    assert paths[db_url] != paths[other_url]
+    assert sorted(rlaif_home.glob("admin-password*.txt")) == sorted(paths.values())
+    for url, path in paths.items():
+        with session_scope(url) as session:
+            assert auth.authenticate(session, "admin", path.read_text().strip()).role == "admin"

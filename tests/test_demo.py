@@ -33,7 +33,7 @@ def test_demo_script_labels_bundled_data_with_the_bundled_judge(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "300 pairs read: 300 new" in output and "100 pairs read: 100 new" in output
-    assert (home / "admin-password.txt").exists()
+    assert len(list(home.glob("admin-password-*.txt"))) == 1
     with sqlite3.connect(home / "rlaif.db") as connection:
         rows = connection.execute(
             "SELECT p.source, j.status, count(*) FROM judgments j JOIN pairs p ON p.id = j.pair_id"

@@ -45,6 +45,7 @@ from db.models import (
     Pair,
     utcnow,
 )
+from db.pair_state import lock_pairs
 from db.session import session_scope
 from db.upsert import upsert
 from pipeline.argilla_sync.config import ArgillaConfig
@@ -296,6 +297,9 @@ def _pull(client: rg.Argilla, config: ArgillaConfig, result: SyncResult) -> None
             note = entry.get(NOTE_QUESTION) or None
             answers.append((pair_id, annotator, label, note))
     with session_scope() as session:
+        # Every pair this pull writes, locked at once in ascending order (db/pair_state.py): a
+        # lock per answer, in record order, could deadlock with another writer.
+        lock_pairs(session, [a[0] for a in answers] + [w[0] for w in withdrawn])
         # An answer submitted before and now a draft or discarded no longer counts as a label.
         for pair_id, annotator, status in withdrawn:
             result.labels_withdrawn += withdraw_human_label(

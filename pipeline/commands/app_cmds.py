@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import typer
 from pipeline.commands.common import user_errors
 
 APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
-ADMIN_PASSWORD_FILE = "admin-password.txt"
+ADMIN_PASSWORD_FILE = "admin-password-{key}.txt"  # key: admin_password_key(database URL)
+LEGACY_PASSWORD_FILE = "admin-password.txt"  # one file for every database: no longer written
 
 users_app = typer.Typer(help="Manage the review app's users (admin, reviewer, viewer).")
 
@@ -129,16 +131,46 @@ def users_set(
         typer.echo(summary)
 
 
+def admin_password_key(url: str) -> str:
+    """8 hex digits naming one database: its URL without driver or password, so one RLAIF_HOME
+    can serve several databases without one bootstrap overwriting another's password."""
+    from sqlalchemy.engine import URL, make_url
+
+    parsed = make_url(url)
+    plain = URL.create(
+        parsed.get_backend_name(),
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+    )
+    return hashlib.sha256(plain.render_as_string().encode()).hexdigest()[:8]
+
+
+def admin_password_file(url: str | None = None) -> Path:
+    """Where the bootstrap admin's password for this database (default: the configured one) is
+    saved: RLAIF_HOME/admin-password-<8 hex>.txt."""
+    from db.session import database_url, rlaif_home
+
+    key = admin_password_key(url or database_url())
+    return rlaif_home() / ADMIN_PASSWORD_FILE.format(key=key)
+
+
 def _bootstrap_admin() -> None:
-    from db.session import rlaif_home, session_scope
+    from db.session import session_scope
     from pipeline import auth
 
-    path = rlaif_home() / ADMIN_PASSWORD_FILE
+    path = admin_password_file()
     with session_scope() as session:
         if auth.any_admin(session):
             typer.echo("An admin already exists.")
             if path.exists():
                 typer.echo(f"The bootstrap admin's password is in {path}")
+            elif (path.parent / LEGACY_PASSWORD_FILE).exists():
+                typer.echo(
+                    f"A password saved before the file was per database is in "
+                    f"{path.parent / LEGACY_PASSWORD_FILE} (it may belong to another database)"
+                )
             return
         password = auth.random_password()
         auth.create_user(session, username="admin", password=password, role="admin")
@@ -153,7 +185,8 @@ def _bootstrap_admin() -> None:
 
 @users_app.command("bootstrap-admin")
 def users_bootstrap_admin() -> None:
-    """Create the first admin (`admin`, random password saved to RLAIF_HOME) if none exists."""
+    """Create the first admin (`admin`, random password saved to
+    RLAIF_HOME/admin-password-<8 hex of the database URL>.txt) if none exists."""
     with user_errors():
         _bootstrap_admin()
 

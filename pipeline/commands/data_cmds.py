@@ -49,14 +49,14 @@ def import_pairs_command(
     seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
 ) -> None:
     """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata."""
-    from db.session import session_scope
+    from db.session import run_transaction
     from pipeline.ingest.pairs import import_pairs
     from pipeline.ingest.readers import parse_column_map
 
     with user_errors():
         mapping = parse_column_map(column_map)
-        with session_scope() as session:
-            stats = import_pairs(
+        stats = run_transaction(
+            lambda session: import_pairs(
                 session,
                 path,
                 source=source,
@@ -64,6 +64,7 @@ def import_pairs_command(
                 chosen_rejected=chosen_rejected,
                 seed=seed,
             )
+        )
         typer.echo(stats.summary())
 
 
@@ -82,24 +83,32 @@ def import_labels_command(
     column_map: MapOption = None,
 ) -> None:
     """Import human labels, or AI labels made elsewhere (e.g. by a hosted judge)."""
-    from db.session import session_scope
+    from db.session import run_transaction
     from pipeline.ingest.labels import import_labels
     from pipeline.ingest.readers import parse_column_map
 
     with user_errors():
         mapping = parse_column_map(column_map)
-        with session_scope() as session:
-            stats = import_labels(session, path, kind=kind, judge=judge, column_map=mapping)
+        stats = run_transaction(
+            lambda session: import_labels(session, path, kind=kind, judge=judge, column_map=mapping)
+        )
         typer.echo(stats.summary())
 
 
 @export_app.command("preferences")
 def export_preferences(
-    out: Annotated[Path, typer.Argument(help="Folder to write (preferences.jsonl, hf_dataset/)")],
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="New or empty folder to write (preferences.jsonl, hf_dataset/); "
+            "default RLAIF_HOME/snapshots/<id>"
+        ),
+    ] = None,
     min_confidence: Annotated[float, typer.Option(help="Lowest AI confidence to use")] = 0.8,
     judge: Annotated[str | None, typer.Option(help="Use AI labels of this judge only")] = None,
 ) -> None:
-    """Merged labels in TRL's preference format; a human label beats an AI label."""
+    """Merged labels in TRL's preference format; a human label beats an AI label. Each export is
+    an immutable snapshot in a folder of its own."""
     from db.session import session_scope
     from pipeline.errors import UserError
     from pipeline.merge import create_snapshot
@@ -108,12 +117,14 @@ def export_preferences(
         if not 0.0 <= min_confidence <= 1.0:
             raise UserError("--min-confidence must lie in [0, 1]")
         with session_scope() as session:
+            if session.get_bind().dialect.name == "postgresql":  # every query, one instant
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             snapshot = create_snapshot(
                 session, out_dir=out, min_confidence=min_confidence, judge=judge
             )
         typer.echo(
             f"Snapshot {snapshot.id}: {snapshot.n_human + snapshot.n_ai} preferences "
-            f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {out}"
+            f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {snapshot.path}"
         )
 
 

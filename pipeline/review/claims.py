@@ -1,5 +1,12 @@
 """Queue claims: a pair a reviewer has open is held for them for a while, so that the queue
-shows the next reviewer the next pair instead of the same one."""
+shows the next reviewer the next pair instead of the same one.
+
+A claim is atomic: `begin` and `try_hold` make choosing a pair and holding it one step for
+every other reviewer. On PostgreSQL the candidate pair's row is locked with
+`FOR NO KEY UPDATE SKIP LOCKED` (a reviewer claiming it at this instant makes the other pass on
+to the next pair instead of waiting) and the claims are counted again under the lock; on SQLite
+the first write (deleting expired claims) takes the database write lock before the queue is read.
+"""
 
 from __future__ import annotations
 
@@ -27,16 +34,44 @@ def held_by_others(username: str, now: datetime):
     )
 
 
-def hold(session: Session, username: str, pair_id: int | None, ttl_s: float) -> None:
-    """`username` holds `pair_id` (None: nothing) and no other pair; expired claims go."""
+def begin(session: Session) -> None:
+    """Start a claim: expired claims go. Call it before reading the queue: on SQLite this write
+    takes the write lock, and on PostgreSQL it runs before any pair is locked (a claim that
+    waits on another reviewer's transaction here holds no pair that the other could wait for)."""
+    session.execute(delete(QueueClaim).where(QueueClaim.expires_at <= utcnow()))
+
+
+def try_hold(session: Session, username: str, pair_id: int, k: int, ttl_s: float) -> bool:
+    """Hold `pair_id` for `username` if fewer than k reviewers label or hold it; False when
+    another reviewer is claiming or labelling it right now, or it is full."""
     now = utcnow()
-    session.execute(delete(QueueClaim).where(QueueClaim.expires_at <= now))
+    locked = (
+        select(Pair.id).where(Pair.id == pair_id).with_for_update(key_share=True, skip_locked=True)
+    )
+    if session.get_bind().dialect.name == "postgresql" and session.scalar(locked) is None:
+        return False
+    # A fresh statement after the lock: it sees claims and labels committed before it.
+    count, held = session.execute(
+        select(Pair.human_label_count, held_by_others(username, now)).where(Pair.id == pair_id)
+    ).one()
+    if count + held >= k:
+        return False
+    hold(session, username, pair_id, ttl_s)
+    return True
+
+
+def hold(session: Session, username: str, pair_id: int | None, ttl_s: float) -> None:
+    """`username` holds `pair_id` (None: nothing) and no other pair."""
     others = delete(QueueClaim).where(QueueClaim.username == username)
     if pair_id is None:
         session.execute(others)
         return
     session.execute(others.where(QueueClaim.pair_id != pair_id))
-    claim = {"pair_id": pair_id, "username": username, "expires_at": now + timedelta(seconds=ttl_s)}
+    claim = {
+        "pair_id": pair_id,
+        "username": username,
+        "expires_at": utcnow() + timedelta(seconds=ttl_s),
+    }
     upsert(
         session, QueueClaim.__table__, [claim], keys=("pair_id", "username"), update=("expires_at",)
     )

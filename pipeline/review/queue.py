@@ -10,7 +10,8 @@ A pair stays in the queue until `k` reviewers labelled it (the setting "human la
 per pair"); a reviewer never sees a pair they labelled or skipped. An optional auto-accept
 threshold takes confident, consistent AI labels out of the queue. A reviewer who opens a pair
 holds it for a while (review/claims.py), so the next reviewer is shown the next pair instead
-of the same one (with k > 1, up to k reviewers may hold a pair at once).
+of the same one, also when both open the queue at the same instant (with k > 1, up to k
+reviewers may hold a pair at once).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ AUTO_ACCEPT_KEY = "auto_accept_confidence"
 SKIP_KIND = "skip"  # a LabelAudit row: the reviewer passed on this pair (their note as reason)
 MAX_REQUIRED_LABELS = 10
 COUNT_CAP = 10_000  # counts above this show as "10,000+": an exact count at 1 M rows costs a scan
+CLAIM_CANDIDATES, CLAIM_ROUNDS = 5, 4  # pairs tried per queue read; reads before giving up
 
 TIER_REASONS = {
     TIER_SWAP_INCONSISTENT: "swap-inconsistent: the judge changed its answer with the order",
@@ -200,10 +202,12 @@ def queue_pair_ids(
     filters: QueueFilters = QueueFilters(),
     limit: int = 20,
     exclude: Collection[int] = (),
+    k: int | None = None,
 ) -> list[int]:
     """Up to `limit` pair ids for `username`, most urgent first. Pairs that other reviewers
-    hold (claim) with no label left for `username` are passed over."""
-    k = required_labels(session)
+    hold (claim) with no label left for `username` are passed over. `k`: labels required per
+    pair, when the caller has read it already."""
+    k = k or required_labels(session)
     threshold = auto_accept_threshold(session)
     now = utcnow()
     found: list[int] = []
@@ -328,12 +332,24 @@ def claim_next_pair(
     ttl_s: float = claims.CLAIM_TTL_S,
 ) -> PairView | None:
     """The most urgent pair for `username`, held for them for `ttl_s` seconds (renewed on each
-    call while it stays their top pair). A reviewer holds one pair at a time. Two reviewers who
-    open the queue in the same instant may still get the same pair; both labels are kept."""
-    ids = queue_pair_ids(session, username=username, filters=filters, limit=1)
-    claims.hold(session, username, ids[0] if ids else None, ttl_s)
-    views = load_pairs(session, ids)
-    return views[0] if views else None
+    call while it stays their top pair). A reviewer holds one pair at a time, and no more than
+    k reviewers hold or labelled a pair: two reviewers who open the queue in the same instant
+    get different pairs when k = 1 (review/claims.py)."""
+    claims.begin(session)
+    k = required_labels(session)
+    tried: set[int] = set()
+    for _ in range(CLAIM_ROUNDS):
+        ids = queue_pair_ids(
+            session, username=username, filters=filters, limit=CLAIM_CANDIDATES, exclude=tried, k=k
+        )
+        for pair_id in ids:
+            if claims.try_hold(session, username, pair_id, k, ttl_s):
+                return load_pairs(session, [pair_id])[0]
+            tried.add(pair_id)
+        if len(ids) < CLAIM_CANDIDATES:
+            break
+    claims.hold(session, username, None, ttl_s)
+    return None
 
 
 # --- answers --------------------------------------------------------------------------------

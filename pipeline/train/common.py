@@ -66,12 +66,16 @@ def new_run_dir(kind: str, requested: str | None = None) -> Path:
 
 
 def snapshot_folder(snapshot: str) -> Path:
-    """A snapshot folder given its path, or its id looked up in the database."""
-    path = Path(snapshot).expanduser()
-    if path.is_dir():
-        return path
+    """A snapshot folder (absolute) given its path, or its id looked up in the database. Its files
+    are checked against the hash taken at export (the database's, or the folder manifest's)."""
     if not snapshot:
         raise UserError("no snapshot given: pass a snapshot folder or id")
+    from pipeline.merge import check_files, verified_folder
+
+    path = Path(snapshot).expanduser()
+    if path.is_dir():
+        check_files(path.resolve(), None)
+        return path.resolve()
     from db.models import Snapshot
     from db.session import session_scope
 
@@ -79,7 +83,7 @@ def snapshot_folder(snapshot: str) -> Path:
         row = session.get(Snapshot, snapshot)
         if row is None or not row.path:
             raise UserError(f"{snapshot}: neither a snapshot folder nor a known snapshot id")
-        return Path(row.path)
+        return verified_folder(row)
 
 
 def load_snapshot(snapshot: str):
