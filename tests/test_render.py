@@ -18,35 +18,42 @@ from db.session import session_scope
 from pipeline import auth
 
 URL = "http://127.0.0.1:9/x.png"
-TRICKS = [
-    f"![inline]({URL})",
-    f'![titled]({URL} "t")',
-    f"![ref][r]\n\n[r]: {URL}",
-    f"![r][]\n\n[r]: {URL}",
-    f"![r]\n\n[r]: {URL}",
-    f"[![in a link]({URL})](http://127.0.0.1:9/)",
-    f"![a [nested] alt]({URL})",
-    f"\\![was escaped]({URL})",
-    f"\\\\![escaped backslash]({URL})",
-    f"# Heading ![h]({URL})",
-    f"| a | b |\n|---|---|\n| ![cell]({URL}) | x |",
-    f"- item ![li]({URL})\n> quote ![bq]({URL})",
-    f'<img src="{URL}">',
-    f"<IMG SRC={URL} onerror=alert(1)>",
-    f'<svg><image href="{URL}"/></svg>',
-    f'<iframe src="{URL}"></iframe>',
-    f'<link rel="stylesheet" href="{URL}">',
-    f"<style>body{{background:url({URL})}}</style>",
-    f'<div style="background-image: url({URL})">css</div>',
-    f'<picture><source srcset="{URL}"></picture><video poster="{URL}"></video>',
-    f"<{URL}>",
-    "<!-- comment --><?php x ?><!DOCTYPE html>",
-    f"text\n<img src={URL}>\nmore",
-    f"```\n![in code]({URL}) <img src={URL}>\n```",
-    f"    ![indented code]({URL})",
-    f"`![in a span]({URL})` and `<img src={URL}>`",
-    f"para\n    ![lazy continuation, not code]({URL})",
-]
+
+
+def tricks(url: str) -> list[str]:
+    """Every way we know to make Markdown or HTML load `url`, plus code that only looks so."""
+    return [
+        f"![inline]({url})",
+        f'![titled]({url} "t")',
+        f"![ref][r]\n\n[r]: {url}",
+        f"![r][]\n\n[r]: {url}",
+        f"![r]\n\n[r]: {url}",
+        f"[![in a link]({url})]({url})",
+        f"![a [nested] alt]({url})",
+        f"\\![was escaped]({url})",
+        f"\\\\![escaped backslash]({url})",
+        f"# Heading ![h]({url})",
+        f"| a | b |\n|---|---|\n| ![cell]({url}) | x |",
+        f"- item ![li]({url})\n> quote ![bq]({url})",
+        f'<img src="{url}">',
+        f"<IMG SRC={url} onerror=alert(1)>",
+        f'<svg><image href="{url}"/></svg>',
+        f'<iframe src="{url}"></iframe>',
+        f'<link rel="stylesheet" href="{url}">',
+        f"<style>body{{background:url({url})}}</style>",
+        f'<div style="background-image: url({url})">css</div>',
+        f'<picture><source srcset="{url}"></picture><video poster="{url}"></video>',
+        f"<{url}>",
+        "<!-- comment --><?php x ?><!DOCTYPE html>",
+        f"text\n<img src={url}>\nmore",
+        f"```\n![in code]({url}) <img src={url}>\n```",
+        f"    ![indented code]({url})",
+        f"`![in a span]({url})` and `<img src={url}>`",
+        f"para\n    ![lazy continuation, not code]({url})",
+    ]
+
+
+TRICKS = tricks(URL)
 PARSER = MarkdownIt("commonmark", {"html": True}).enable("table")
 FORBIDDEN = ("image", "html_inline", "html_block")
 
