@@ -49,13 +49,18 @@ def write_area(driver, key: str, text: str) -> None:
 def pick(driver, key: str, option: str) -> None:
     """Open a select box and click the option whose text contains `option`."""
     wait_idle(driver)
-    widget(driver, key, "[data-baseweb='select']").click()
+    widget(driver, key, "button[aria-haspopup='listbox']").click()
     wait_for(driver).until(
         ec.element_to_be_clickable(
-            (By.XPATH, f"//li[@role='option'][contains(normalize-space(.), {_xpath(option)})]")
+            (By.XPATH, f"//*[@role='option'][contains(normalize-space(.), {_xpath(option)})]")
         )
     ).click()
     wait_idle(driver)
+
+
+def picked(driver, key: str) -> str:
+    """The text of the option a select box shows as chosen."""
+    return widget(driver, key, "input[role='combobox']").get_attribute("value")
 
 
 def choose(driver, key: str, option: str) -> None:
@@ -105,19 +110,37 @@ def metric(driver, label: str) -> str:
     raise AssertionError(f"no metric labelled {label!r}")
 
 
-def table(driver, key: str) -> list[dict[str, str]]:
-    """The rows of an st.dataframe as the grid's accessible table lists them (visible rows)."""
-    selector = f".st-key-{key} table[role='grid']"  # inside the canvas: present, not visible
-    wait_for(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+def table(driver, index: int) -> list[dict[str, str]]:
+    """The rows of the `index`-th st.dataframe on the page (negative: from the end), as the
+    grid's accessible table lists them: it sits inside the canvas, present but not visible."""
+    grids = "[data-testid='stDataFrame'] table[role='grid']"
+    wait_for(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, grids)))
     return driver.execute_script(
         """
-        const grid = document.querySelector(arguments[0]);
+        const grids = [...document.querySelectorAll(arguments[0])];
+        const grid = grids.at(arguments[1]);
         const heads = [...grid.querySelectorAll('thead th')].map(th => th.textContent);
         return [...grid.querySelectorAll('tbody tr')].map(tr => Object.fromEntries(
             [...tr.querySelectorAll('td')].map((td, i) => [heads[i], td.textContent])));
         """,
-        selector,
+        grids,
+        index,
     )
+
+
+def table_when(driver, index: int, ready: Callable[[list[dict[str, str]]], bool]):
+    """The table's rows once `ready(rows)` holds (a rerun replaces tables a moment later)."""
+    seen: list[list[dict[str, str]]] = []
+
+    def check(_driver) -> bool:
+        seen.append(table(driver, index))
+        return ready(seen[-1])
+
+    try:
+        wait_for(driver, 30).until(check)
+    except TimeoutException:
+        raise AssertionError(f"table {index} never got ready; last seen: {seen[-1:]}") from None
+    return seen[-1]
 
 
 def press(driver, key: str, recorded: Callable[[], int], seconds: float = 10) -> None:

@@ -27,13 +27,13 @@ from journey_steps import (
     metric,
     page_text,
     pick,
+    picked,
     press,
     rlaif_json,
     screenshot,
     shows,
-    table,
+    table_when,
     type_into,
-    widget,
     write_area,
 )
 from selenium.webdriver.common.by import By
@@ -162,7 +162,7 @@ def _open_in_browse(driver, pair_id: int) -> None:
     open_page(driver, "browse")
     type_into(driver, "browse_text", "zebra")
     shows(driver, r"\b1 pairs match")
-    assert [row["external id"] for row in table(driver, "browse_table")] == ["q5"]
+    table_when(driver, 0, lambda rows: [row["external id"] for row in rows] == ["q5"])
     pick(driver, "browse_open", str(pair_id))
     shows(driver, r"Pair q5 \(id \d+\)")
 
@@ -191,7 +191,7 @@ def test_browse_search_override_and_a_stale_override(app, browser, second_browse
         assert "rita set it to B" in message
         click(second_browser, f"browse_reload_{pair_id}")
         shows(second_browser, r"version 2")
-        history = table(second_browser, f"history_{pair_id}")
+        history = table_when(second_browser, -1, lambda rows: len(rows) == 2)  # the last table
         screenshot(second_browser, "journey_browse")
     assert [(h["kind"], h["actor"], h["to"], h["reason"]) for h in history] == [
         ("override", "rita", "B", "A misnames the zebra"),
@@ -223,7 +223,7 @@ def test_spot_check_draw_label_and_progress(app, browser):
             press(browser, key, lambda: _count(HumanLabel, HumanLabel.annotator == "rita"))
         open_page(browser, "audit")
         shows(browser, r"2 of 3 labelled")
-        assert [row["labelled"] for row in table(browser, "audit_samples")] == ["2/3"]
+        table_when(browser, 0, lambda rows: [row["labelled"] for row in rows] == ["2/3"])
         screenshot(browser, "journey_spot_check")
     # The sample is the whole j2 pool (3 pairs); its pairs come most urgent first.
     assert labelled == [app.ids["s0"], app.ids["s1"]]
@@ -286,7 +286,7 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
             (snapshot,) = session.scalars(select(Snapshot)).all()
             assert made.groups() == (snapshot.id, str(snapshot.n_human), str(snapshot.n_ai))
         assert snapshot.n_human >= 4 and snapshot.n_ai >= 4  # j3's imports; j1/j2 at >= 0.8
-        assert snapshot.id in widget(browser, "train_snapshot").text  # the new one is picked
+        assert snapshot.id in picked(browser, "train_snapshot")  # the new one is picked
 
         type_into(browser, "rm_model", str(tiny_rm))
         type_into(browser, "rm_len", "64")
@@ -304,7 +304,7 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
 
         choose(browser, "train_kind", "PPO policy")
         type_into(browser, "ppo_policy", str(tiny_lm))
-        assert "job 1" in widget(browser, "ppo_rm").text  # the reward model just trained
+        assert "job 1" in picked(browser, "ppo_rm")  # the reward model just trained
         type_into(browser, "ppo_episodes", "2000")
         click(browser, "train_start")
         shows(browser, r"Job 2 started\.")
