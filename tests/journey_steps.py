@@ -63,6 +63,14 @@ def picked(driver, key: str) -> str:
     return widget(driver, key, "input[role='combobox']").get_attribute("value")
 
 
+def picks(driver, key: str, option: str, seconds: float = 60) -> None:
+    """Wait until the select box `key` shows `option` as chosen, with nobody touching it."""
+    try:
+        wait_for(driver, seconds).until(lambda _driver: picked(driver, key) == option)
+    except TimeoutException:
+        raise AssertionError(f"{key} shows {picked(driver, key)!r}, not {option!r}") from None
+
+
 def choose(driver, key: str, option: str) -> None:
     """Click a radio option by its text."""
     wait_idle(driver)

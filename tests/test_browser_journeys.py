@@ -28,6 +28,7 @@ from journey_steps import (
     page_text,
     pick,
     picked,
+    picks,
     press,
     rlaif_json,
     screenshot,
@@ -294,7 +295,7 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
         click(browser, "train_start")
         shows(browser, r"Job 1 started\.")
         # Nobody touches the page: the picker itself turns to succeeded.
-        shows(browser, r"#1 reward · succeeded", seconds=240)
+        picks(browser, "train_follow", "#1 reward · succeeded", seconds=240)
         assert metric(browser, "Status") == "succeeded"
         charts = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")
         assert len(charts) == 2  # loss and pairwise accuracy
@@ -308,9 +309,9 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
         type_into(browser, "ppo_episodes", "2000")
         click(browser, "train_start")
         shows(browser, r"Job 2 started\.")
-        shows(browser, r"#2 ppo · running", seconds=60)
+        picks(browser, "train_follow", "#2 ppo · running")
         click(browser, "train_cancel")
-        shows(browser, r"#2 ppo · cancelled")
+        picks(browser, "train_follow", "#2 ppo · cancelled")
         assert metric(browser, "Status") == "cancelled"
         screenshot(browser, "journey_training")
     ppo = _job(2)
