@@ -36,6 +36,11 @@ def _page(user) -> AppTest:
     return at.run()
 
 
+def _run_picker(at: AppTest):
+    (picker,) = [box for box in at.selectbox if box.label == "Follow run"]
+    return picker
+
+
 def test_new_snapshot_is_made_and_picked(admin):
     at = _page(admin)
     assert not at.exception
@@ -64,17 +69,17 @@ def test_run_picker_labels_follow_the_run_state(admin):
             )
         )
     at = _page(admin)
-    picker = at.selectbox(key="train_follow")
+    picker = _run_picker(at)
     assert picker.options == ["#2 reward · running", "#1 reward · queued"]
     assert picker.value == 2  # the newest run is followed
-    at.selectbox(key="train_follow").select(1).run()
+    picker.select(1).run()
     with session_scope() as session:
         session.get(TrainingJob, 1).status = "succeeded"
     at.run()
     assert not at.exception
-    assert at.selectbox(key="train_follow").options == [
+    assert _run_picker(at).options == [
         "#2 reward · running",
         "#1 reward · succeeded",
     ]
-    assert at.selectbox(key="train_follow").value == 1
+    assert _run_picker(at).value == 1
     assert {m.label: m.value for m in at.metric}["Status"] == "succeeded"

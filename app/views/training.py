@@ -4,6 +4,8 @@ their own process group: this page only starts, reads and cancels them."""
 
 from __future__ import annotations
 
+import zlib
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -159,8 +161,7 @@ def start_panel() -> None:
         except (UserError, PermissionError) as error:
             st.error(inline_text(error))
         else:
-            # The run picker below is created later in this run, so it may still be set here.
-            st.session_state["train_follow"] = job_id
+            st.session_state["train_followed"] = job_id  # the run picker below follows it
             st.success(f"Job {job_id} started.")
     with st.expander("Same run on several GPUs (accelerate + DeepSpeed ZeRO-2)"):
         st.code(
@@ -261,6 +262,20 @@ if not table:
     st.caption("No training runs yet.")
 else:
     labels = {r["id"]: f"#{r['id']} {r['kind']} · {r['status']}" for r in table}
-    picked = st.selectbox("Follow run", list(labels), key="train_follow", format_func=labels.get)
+    ids = list(labels)
+    followed = st.session_state.get("train_followed")
+    # The browser's select box does not always redraw the chosen option's text when only its
+    # label changed ("#1 reward · queued" stayed after the run succeeded), so a change of any
+    # label makes it a new widget, which starts on the run followed so far.
+    version = zlib.crc32("\n".join(labels.values()).encode())
+    with st.container(key="train_follow"):
+        picked = st.selectbox(
+            "Follow run",
+            ids,
+            index=ids.index(followed) if followed in ids else 0,
+            key=f"train_follow_{version}",
+            format_func=labels.get,
+        )
+    st.session_state["train_followed"] = picked
     progress(picked, states)
     st.dataframe(pd.DataFrame(table), hide_index=True, key="train_runs")
