@@ -118,6 +118,23 @@ def metric(driver, label: str) -> str:
     raise AssertionError(f"no metric labelled {label!r}")
 
 
+def metric_shows(driver, label: str, value: str, seconds: float = 30) -> None:
+    """Wait until the metric `label` reads `value` (a fragment redraws it a moment later)."""
+    seen: list[str] = []
+
+    def check(_driver) -> bool:
+        try:
+            seen.append(metric(driver, label))
+        except (AssertionError, StaleElementReferenceException):
+            return False
+        return seen[-1] == value
+
+    try:
+        wait_for(driver, seconds).until(check)
+    except TimeoutException:
+        raise AssertionError(f"metric {label!r} shows {seen[-1:]}, not {value!r}") from None
+
+
 def table(driver, index: int) -> list[dict[str, str]]:
     """The rows of the `index`-th st.dataframe on the page (negative: from the end), as the
     grid's accessible table lists them: it sits inside the canvas, present but not visible."""

@@ -25,6 +25,7 @@ from journey_steps import (
     choose,
     click,
     metric,
+    metric_shows,
     page_text,
     pick,
     picked,
@@ -296,7 +297,7 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
         shows(browser, r"Job 1 started\.")
         # Nobody touches the page: the picker itself turns to succeeded.
         picks(browser, "train_follow", "#1 reward · succeeded", seconds=240)
-        assert metric(browser, "Status") == "succeeded"
+        metric_shows(browser, "Status", "succeeded")
         charts = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")
         assert len(charts) == 2  # loss and pairwise accuracy
         reward = _job(1)
@@ -312,7 +313,7 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
         picks(browser, "train_follow", "#2 ppo · running")
         click(browser, "train_cancel")
         picks(browser, "train_follow", "#2 ppo · cancelled")
-        assert metric(browser, "Status") == "cancelled"
+        metric_shows(browser, "Status", "cancelled")
         screenshot(browser, "journey_training")
     ppo = _job(2)
     assert (ppo.kind, ppo.status, ppo.error) == ("ppo", "cancelled", "cancelled by ada")
