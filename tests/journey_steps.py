@@ -65,10 +65,19 @@ def picked(driver, key: str) -> str:
 
 def picks(driver, key: str, option: str, seconds: float = 60) -> None:
     """Wait until the select box `key` shows `option` as chosen, with nobody touching it."""
+    seen: list[str] = []
+
+    def check(_driver) -> bool:
+        try:
+            seen.append(picked(driver, key))
+        except StaleElementReferenceException:  # redrawn while we looked
+            return False
+        return seen[-1] == option
+
     try:
-        wait_for(driver, seconds).until(lambda _driver: picked(driver, key) == option)
+        wait_for(driver, seconds).until(check)
     except TimeoutException:
-        raise AssertionError(f"{key} shows {picked(driver, key)!r}, not {option!r}") from None
+        raise AssertionError(f"{key} shows {seen[-1:]}, not {option!r}") from None
 
 
 def choose(driver, key: str, option: str) -> None:

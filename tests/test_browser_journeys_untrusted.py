@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from browser_harness import failure_artifacts, open_page, sign_in, start_app
 from factories import judge_pair, make_judge, make_pair
-from journey_steps import expand_all, page_text, pick, screenshot, shows, table, table_when
+from journey_steps import expand_all, pick, picked, screenshot, shows, table, table_when
 from sqlalchemy import func, select
 from test_render import tricks
 
@@ -170,7 +170,7 @@ def test_untrusted_text_makes_the_browser_fetch_nothing(app, recorder, browser):
         table_when(browser, -1, lambda rows: [h["kind"] for h in rows] == history_kinds)
 
         _visit(browser, "audit", r"\d of 2 labelled")
-        assert f"#1 sample ![s]({recorder}/sample)" in page_text(browser)
+        assert picked(browser, "audit_pick").startswith(f"#1 sample ![s]({recorder}/sample)")
         _visit(browser, "alignment", r"Agreement with the humans")
         _visit(browser, "home", r"Judge versions")
         time.sleep(2)  # anything lazy would have loaded by now
