@@ -199,9 +199,8 @@ def expand_all(driver) -> None:
     """Open every collapsed expander, so that everything inside is rendered too."""
     for summary in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stExpander'] summary"):
         details = summary.find_element(By.XPATH, "./..")
-        if details.get_attribute("open") is None:
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", summary)
-            summary.click()
+        if details.get_attribute("open") is None:  # a script click: expanders above may move
+            driver.execute_script("arguments[0].click();", summary)
     wait_idle(driver)
 
 
