@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from factories import judge_pair, make_judge, make_pair
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from app.render import WORD_JOINER, inline_text, safe_markdown
 from db.session import session_scope
 from pipeline import auth
+from pipeline.review.audit_sample import draw_audit_sample
 
 URL = "http://127.0.0.1:9/x.png"
 
@@ -142,12 +144,17 @@ def hostile_pair(sqlite_url):
             meta={"note": f"![m]({URL})"},
         )
         judge_pair(session, judge, pair, "A", 0.7, rationale=f"because {trick}")
-        return auth.AuthUser.of(user), pair.id
+        user = auth.AuthUser.of(user)
+        draw_audit_sample(
+            session, user=user, judge_version_id=judge.id, size=1, seed=0, name=f"![s]({URL})"
+        )
+        return user, pair.id
 
 
-@pytest.mark.parametrize("name", ["queue", "browse"])
+@pytest.mark.parametrize("name", ["queue", "browse", "audit", "alignment"])
 def test_pages_pass_untrusted_text_through_the_safe_path(hostile_pair, name):
     user, pair_id = hostile_pair
+    st.cache_data.clear()  # the alignment page caches its report per database URL
     at = AppTest.from_file(
         str(Path(__file__).resolve().parents[1] / "app" / "views" / f"{name}.py"),
         default_timeout=60,
@@ -165,7 +172,8 @@ def test_pages_pass_untrusted_text_through_the_safe_path(hostile_pair, name):
         ),
         *(e.label for e in at.get("expander")),
         *(e.label for e in at.selectbox),
+        *(e.label for e in at.metric),
     ]
-    assert any("prompt" in s for s in shown) and any("id" in s for s in shown)
+    assert any("judge" in s for s in shown)
     for markdown in shown:
         _assert_inert(markdown)
