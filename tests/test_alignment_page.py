@@ -63,8 +63,13 @@ def test_numbers_equal_the_cli(example, cli):
             else:
                 assert row[column] == cli_row[column], column  # identical, not approximately
     assert expected["judge-1"]["agreement"] == pytest.approx(4 / 7)
-    ece = {m.label: m.value for m in at.metric}
-    assert ece["ECE · judge-1"] == f"{abs(4 / 7 - 0.9):.3f}"  # one bin: conf 0.9, agreement 4/7
+    metric = {m.label: m.value for m in at.metric}  # judge names are escaped: judge\-1
+    assert metric["ECE · judge\\-1"] == f"{abs(4 / 7 - 0.9):.3f}"  # one bin: conf 0.9, agr. 4/7
+    for name, row in expected.items():  # the headline figures above the table
+        label = name.replace("-", "\\-")
+        for title, column in (("Agreement", "agreement"), ("Cohen κ", "cohen_kappa")):
+            value = row[column]
+            assert metric[f"{title} · {label}"] == ("–" if value is None else f"{value:.3f}")
 
 
 def test_every_figure_downloads_as_csv(example):

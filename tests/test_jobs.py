@@ -91,7 +91,7 @@ def test_start_observe_and_cancel_from_the_page(people, snapshot, tiny_rm):
     at.number_input(key="rm_len").set_value(64)
     at.button(key="train_start").click().run()
     assert not at.exception and "started" in at.success[0].value
-    job_id = at.session_state["train_job"]
+    job_id = at.session_state["train_followed"]
 
     job = _wait(job_id, ("running",), metrics=True)  # the trainer streams metrics in
     at.run()

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import require_user
+from app.render import fmt, inline_text
 from db.session import database_url, session_scope
 from pipeline import alignment
 from pipeline.metrics import metrics_rows_for_table
@@ -110,7 +111,7 @@ with st.expander("Spot-check set for the PPI interval", expanded=False):
         options = [None, *sample_names]
         default = alignment.default_sample_id(samples, judge_id)
         sample_choice[judge_id] = st.selectbox(
-            name,
+            inline_text(name),
             options,
             index=options.index(default),
             format_func=lambda s: "all human-labelled pairs" if s is None else sample_names[s],
@@ -121,6 +122,12 @@ report = load_report(url, tuple(chosen), bins, bucket, tuple(sample_choice.items
 
 # --- agreement ------------------------------------------------------------------------------
 st.header("Agreement with the humans")
+for m in report.metrics:
+    cols = st.columns(3)
+    judge_name = inline_text(m["judge"])
+    cols[0].metric(f"Agreement · {judge_name}", fmt(m["agreement"], 3))
+    cols[1].metric(f"Cohen κ · {judge_name}", fmt(m["cohen_kappa"], 3))
+    cols[2].metric(f"Pairs compared · {judge_name}", f"{m['pairs_compared']:,}")
 metrics_df = pd.DataFrame(metrics_rows_for_table(report.metrics))
 st.dataframe(
     metrics_df[METRIC_COLUMNS],
@@ -170,7 +177,7 @@ reliability = pd.DataFrame(
 ece_cols = st.columns(max(1, len(report.judges)))
 for col, j in zip(ece_cols, report.judges, strict=False):
     ece = j.reliability["ece"]
-    col.metric(f"ECE · {j.judge}", "–" if ece is None else f"{ece:.3f}")
+    col.metric(f"ECE · {inline_text(j.judge)}", "–" if ece is None else f"{ece:.3f}")
 if reliability.empty:
     st.info("No human-labelled pair with a valid, confident AI label yet.")
 else:

@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from app.guard import can_write, require_user
-from app.render import fmt
+from app.render import fmt, inline_text
 from db.session import session_scope
 from pipeline.errors import UserError
 from pipeline.review import audit_sample
@@ -49,9 +49,9 @@ if can_write(user):
                             name=name,
                         )
                         drawn, sample_name = sample.size, sample.name
-                    st.success(f"Drew {drawn} pairs as “{sample_name}”.")
+                    st.success(f"Drew {drawn} pairs as “{inline_text(sample_name)}”.")
                 except (UserError, PermissionError) as error:
-                    st.error(str(error))
+                    st.error(inline_text(error))
 
 with session_scope() as session:
     samples = audit_sample.list_samples(session)
@@ -122,7 +122,8 @@ st.download_button(
 )
 if result.estimate is not None:
     st.markdown(
-        f"Estimated agreement of **{result.judge_name}** with people: **{_estimate(result)}**, "
+        f"Estimated agreement of **{inline_text(result.judge_name)}** with people: "
+        f"**{_estimate(result)}**, "
         f"weighting each confidence bin by its share of the pool. Unweighted: "
         f"{result.unweighted:.1%}. An invalid or failed AI label counts as a disagreement."
     )

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import can_write, require_user
-from app.render import judgment_panel, text_box
+from app.render import inline_text, judgment_panel, text_box
 from db.models import LABELS
 from db.session import session_scope
 from pipeline.errors import UserError
@@ -120,9 +120,9 @@ pair = detail.pair
 version_key = f"browse_version_{pair_id}"
 st.session_state.setdefault(version_key, pair.version)
 
-st.subheader(f"Pair {pair.external_id} (id {pair.pair_id})")
+st.subheader(f"Pair {inline_text(pair.external_id)} (id {pair.pair_id})")
 st.caption(
-    f"source {pair.source} · consensus {pair.human_consensus or '–'} · "
+    f"source {inline_text(pair.source)} · consensus {pair.human_consensus or '–'} · "
     f"override {pair.override_label or '–'} · version {pair.version}"
 )
 text_box("Prompt", pair.prompt, height=160, key=f"browse_prompt_{pair_id}")
@@ -182,13 +182,13 @@ if save:
                 expected_version=st.session_state[version_key],
             )
     except (UserError, PermissionError) as error:
-        st.error(str(error))
+        st.error(inline_text(error))
     else:
         if outcome.applied:
             st.session_state[version_key] = outcome.version
-            st.success(outcome.message)
+            st.success(inline_text(outcome.message))
         else:
-            st.error(outcome.message)
+            st.error(inline_text(outcome.message))
 if st.button(
     "Reload this pair",
     key=f"browse_reload_{pair_id}",

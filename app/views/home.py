@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import require_user
+from app.render import inline_text
 from db.session import session_scope
 from pipeline.review.overview import overview
 from pipeline.review.queue import COUNT_CAP
@@ -63,6 +64,6 @@ else:
     text = f"Last {run.direction} at {run.started_at:%Y-%m-%d %H:%M} UTC: **{run.status}**"
     text += f" (pushed {run.pushed:,}, pulled {run.pulled:,})"
     if run.status == "failed":
-        st.error(text + f". Error: {run.error}")
+        st.error(text + f". Error: {inline_text(run.error)}")
     else:
         st.markdown(text)

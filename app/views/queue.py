@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.guard import can_write, require_user
-from app.render import judgment_panel, text_box
+from app.render import inline_text, judgment_panel, text_box
 from db.session import session_scope
 from pipeline.review import queue
 from pipeline.review.queue import COUNT_CAP, QueueFilters
@@ -55,7 +55,7 @@ def _answer(pair_id: int, label: str | None) -> None:
             else:
                 queue.record_label(session, user=user, pair_id=pair_id, label=label, note=note)
     except PermissionError as error:
-        st.session_state["queue_flash"] = ("error", f"Not saved: {error}")
+        st.session_state["queue_flash"] = ("error", f"Not saved: {inline_text(error)}")
         return
     st.session_state["queue_note"] = ""
     done = "skipped" if label is None else f"labelled {label}"
@@ -91,8 +91,9 @@ if pair is None:
 
 count = f"{COUNT_CAP:,}+" if waiting > COUNT_CAP else f"{waiting:,}"
 st.caption(
-    f"{count} pair(s) wait for you · pair {pair.external_id} (id {pair.pair_id}, source "
-    f"{pair.source}) · why here: {pair.reason} · {pair.human_label_count}/{k} human labels"
+    f"{count} pair(s) wait for you · pair {inline_text(pair.external_id)} (id {pair.pair_id}, "
+    f"source {inline_text(pair.source)}) · why here: {pair.reason} · "
+    f"{pair.human_label_count}/{k} human labels"
 )
 if can_write(user):
     cols = st.columns(4)

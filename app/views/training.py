@@ -4,11 +4,14 @@ their own process group: this page only starts, reads and cancels them."""
 
 from __future__ import annotations
 
+import zlib
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from app.guard import require_user
+from app.render import inline_text
 from db.models import TrainingJob
 from db.session import session_scope
 from pipeline.errors import UserError
@@ -111,6 +114,20 @@ def ppo_form(snapshot: str) -> dict:
     return config
 
 
+def _make_snapshot() -> None:
+    """Button callback: it runs before the widgets exist, so it may pick the new snapshot."""
+    try:
+        snap_id, n_human, n_ai = jobs.make_snapshot(user, float(st.session_state["train_min_conf"]))
+    except (UserError, PermissionError) as error:
+        st.session_state["train_flash"] = ("error", inline_text(error))
+        return
+    st.session_state["train_snapshot"] = snap_id
+    st.session_state["train_flash"] = (
+        "success",
+        f"Snapshot {snap_id}: {n_human} human + {n_ai} AI labels.",
+    )
+
+
 def start_panel() -> None:
     with session_scope() as session:
         snapshots = dict(jobs.snapshot_choices(session))
@@ -123,15 +140,13 @@ def start_panel() -> None:
         key="train_snapshot",
         placeholder="make one from the labels",
     )
-    min_conf = c[1].number_input("Min AI confidence", 0.5, 1.0, 0.8, key="train_min_conf")
-    if c[2].button("New snapshot from current labels", key="train_make_snapshot"):
-        try:
-            snap_id, n_human, n_ai = jobs.make_snapshot(user, float(min_conf))
-            st.session_state["train_snapshot"] = snap_id
-            st.success(f"snapshot {snap_id}: {n_human} human + {n_ai} AI labels")
-            st.rerun()
-        except (UserError, PermissionError) as error:
-            st.error(str(error))
+    c[1].number_input("Min AI confidence", 0.5, 1.0, 0.8, key="train_min_conf")
+    c[2].button(
+        "New snapshot from current labels", key="train_make_snapshot", on_click=_make_snapshot
+    )
+    flash = st.session_state.pop("train_flash", None)
+    if flash:
+        (st.success if flash[0] == "success" else st.error)(flash[1])
     kind = st.radio(
         "Train",
         ["reward", "ppo"],
@@ -143,11 +158,11 @@ def start_panel() -> None:
     if st.button("Start training", key="train_start", type="primary", disabled=not snapshot):
         try:
             job_id = jobs.start_job(kind, config, user=user)
-            st.session_state["train_job"] = job_id
-            st.session_state["train_follow"] = job_id  # follow the new run below
-            st.success(f"job {job_id} started")
         except (UserError, PermissionError) as error:
-            st.error(str(error))
+            st.error(inline_text(error))
+        else:
+            st.session_state["train_followed"] = job_id  # the run picker below follows it
+            st.success(f"Job {job_id} started.")
     with st.expander("Same run on several GPUs (accelerate + DeepSpeed ZeRO-2)"):
         st.code(
             "# save the settings above as run.yaml, then:\n"
@@ -174,9 +189,13 @@ def curve(frame: pd.DataFrame, names: list[str], title: str) -> None:
 
 
 @st.fragment(run_every=3)
-def progress(job_id: int) -> None:
+def progress(job_id: int, shown: tuple[tuple[int, str], ...]) -> None:
+    """Polls the followed run. When any run changed state since the page last ran in full, the
+    whole page runs again, so the pickers (runs, reward models) show the new state too."""
     with session_scope() as session:
         jobs.reconcile(session)
+        if jobs.job_states(session) != shown:
+            st.rerun(scope="app")
         job = session.get(TrainingJob, job_id)
         rows = jobs.metric_rows(session, job_id)
         chain = jobs.lineage(session, job)
@@ -195,8 +214,8 @@ def progress(job_id: int) -> None:
             jobs.cancel_job(job_id, user=user)
             st.rerun()
         except (UserError, PermissionError) as error:
-            st.error(str(error))
-    st.caption(" → ".join(chain))
+            st.error(inline_text(error))
+    st.caption(" → ".join(inline_text(link) for link in chain))
     if kind == "reward":
         curve(frame, ["loss", "eval_loss"], "Loss")
         curve(frame, ["accuracy", "eval_accuracy"], "Pairwise accuracy")
@@ -223,6 +242,7 @@ else:
 
 with session_scope() as session:
     past = jobs.list_jobs(session)
+    states = jobs.job_states(session)
     table = [
         {
             "id": j.id,
@@ -241,17 +261,21 @@ st.subheader("Runs")
 if not table:
     st.caption("No training runs yet.")
 else:
-    ids = [row["id"] for row in table]
-    wanted = st.session_state.get("train_job")
-    index = ids.index(wanted) if wanted in ids else 0
-    picked = st.selectbox(
-        "Follow run",
-        ids,
-        index=index,
-        key="train_follow",
-        format_func=lambda i: next(
-            f"#{r['id']} {r['kind']} · {r['status']}" for r in table if r["id"] == i
-        ),
-    )
-    progress(picked)
+    labels = {r["id"]: f"#{r['id']} {r['kind']} · {r['status']}" for r in table}
+    ids = list(labels)
+    followed = st.session_state.get("train_followed")
+    # The browser's select box does not always redraw the chosen option's text when only its
+    # label changed ("#1 reward · queued" stayed after the run succeeded), so a change of any
+    # label makes it a new widget, which starts on the run followed so far.
+    version = zlib.crc32("\n".join(labels.values()).encode())
+    with st.container(key="train_follow"):
+        picked = st.selectbox(
+            "Follow run",
+            ids,
+            index=ids.index(followed) if followed in ids else 0,
+            key=f"train_follow_{version}",
+            format_func=labels.get,
+        )
+    st.session_state["train_followed"] = picked
+    progress(picked, states)
     st.dataframe(pd.DataFrame(table), hide_index=True, key="train_runs")

@@ -241,6 +241,14 @@ def list_jobs(session: Session, limit: int = 50) -> list[TrainingJob]:
     return list(session.scalars(select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)))
 
 
+def job_states(session: Session, limit: int = 50) -> tuple[tuple[int, str], ...]:
+    """(id, status) of the newest runs: the training page reruns in full when this changes."""
+    rows = session.execute(
+        select(TrainingJob.id, TrainingJob.status).order_by(TrainingJob.id.desc()).limit(limit)
+    )
+    return tuple((job_id, status) for job_id, status in rows)
+
+
 def metric_rows(session: Session, job_id: int) -> list[tuple[int, str, float]]:
     return [
         (row.step, row.name, row.value)
