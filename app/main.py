@@ -1,8 +1,10 @@
 """Entry script of the review app (`rlaif app`): the sign-in gate, the router and the sidebar.
 
-Signed-out users get only the sign-in page. Signed-in users get every page module that exists
-in app/views/, grouped by task; each page still calls `require_user` itself before it reads
-anything (see the Streamlit pitfall in DESIGN.md: never a `pages/` folder).
+Signed-out users get only the sign-in page (which sends the browser to the /signin form of
+app/signin_web.py); the user is resolved from the session cookie on every run (app/guard.py).
+Signed-in users get every page module that exists in app/views/, grouped by task; each page
+still calls `require_user` itself before it reads anything (see the Streamlit pitfall in
+DESIGN.md: never a `pages/` folder).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on t
 
 import streamlit as st  # noqa: E402
 
-from app.guard import require_user, sign_out, signed_in_user  # noqa: E402
+from app.guard import sign_out, signed_in_user  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
@@ -55,15 +57,15 @@ def navigation_for(role: str) -> dict[str, list[st.Page]]:
 
 st.set_page_config(page_title="RLAIF workbench", page_icon=":material/balance:", layout="wide")
 
-if signed_in_user() is None:
+user = signed_in_user()
+if user is None:
     st.navigation(
         [st.Page(str(VIEWS / "sign_in.py"), title="Sign in", icon=":material/login:")]
     ).run()
 else:
-    user = require_user()
     with st.sidebar:
         st.markdown(f"Signed in as **{user.username}** ({user.role})")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
-            sign_out()
-            st.rerun()
+            sign_out()  # revokes the session and sends the browser to /signout
+            st.stop()
     st.navigation(navigation_for(user.role)).run()

@@ -121,7 +121,10 @@ def text_appears(driver, text: str, seconds: float = 60) -> None:
 
 
 def sign_in(driver, url: str, username: str, password: str) -> None:
-    """Sign in through the form a person sees, and wait for the signed-in sidebar."""
+    """Sign in through the form a person sees, and wait for the signed-in sidebar.
+
+    Opening `url` while signed out redirects to the /signin form (app/signin_web.py), which
+    comes back to `url` after sign-in: pass a page's address to land on that page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
@@ -129,9 +132,10 @@ def sign_in(driver, url: str, username: str, password: str) -> None:
     name = wait_for(driver).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='User name']"))
     )
+    name.clear()
     name.send_keys(username)
     driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(password)
-    driver.find_element(By.XPATH, "//button[.//p[text()='Sign in']]").click()
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
     text_appears(driver, "Signed in as")
 
 

@@ -12,18 +12,29 @@ import typer
 from pipeline.commands.common import user_errors
 
 APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+# st.App around app/main.py, with the sign-in routes and the security middleware.
+APP_SERVER = APP_MAIN.parent / "server.py"
 ADMIN_PASSWORD_FILE = "admin-password.txt"
 
 users_app = typer.Typer(help="Manage the review app's users (admin, reviewer, viewer).")
 
 
-def streamlit_command(port: int, address: str) -> list[str]:
+def streamlit_command(port: int, address: str, secrets: Path | None = None) -> list[str]:
+    """`streamlit run app/server.py ...`; `secrets` (single sign-on settings) is read after
+    Streamlit's usual secrets files."""
+    extra: list[str] = []
+    if secrets is not None:
+        from streamlit.config import get_config_files
+
+        for path in [*get_config_files("secrets.toml"), str(secrets)]:
+            extra += ["--secrets.files", path]
     return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(APP_MAIN),
+        str(APP_SERVER),
+        *extra,
         "--server.port",
         str(port),
         "--server.address",
@@ -45,7 +56,7 @@ def app(
 ) -> None:
     """Start the review app (Streamlit) on http://ADDRESS:PORT."""
     with user_errors():
-        from db.session import database_url, session_scope
+        from db.session import database_url, rlaif_home, session_scope
         from pipeline import auth
 
         with session_scope() as session:  # migrate before the first page asks
@@ -55,8 +66,10 @@ def app(
             _bootstrap_admin()
         typer.echo(f"serving on http://{address}:{port}  (Ctrl+C stops)")
         env = {**os.environ, "PYTHONPATH": str(APP_MAIN.parents[1])}
+        secrets = rlaif_home() / "secrets.toml"
+        command = streamlit_command(port, address, secrets if secrets.exists() else None)
         try:
-            code = subprocess.call(streamlit_command(port, address), env=env)
+            code = subprocess.call(command, env=env)
         except KeyboardInterrupt:
             code = 0
         raise typer.Exit(code)
