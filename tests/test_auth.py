@@ -1,0 +1,352 @@
+"""Sign-in sessions, throttling, revocation, the /signin routes, the security middleware and the
+single sign-on mapping, on SQLite and PostgreSQL (the browser journeys: test_browser_auth.py)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from app import security, signin_web
+from db.models import SignInThrottle, UserSession, utcnow
+from db.session import session_scope
+from pipeline import auth, sessions, signin_throttle
+from pipeline.auth_settings import SessionSettings, ThrottleSettings
+
+PASSWORD = "rita-password"
+
+
+@pytest.fixture
+def rita(db_url) -> auth.AuthUser:
+    with session_scope() as session:
+        user = auth.create_user(session, username="rita", password=PASSWORD, role="reviewer")
+        return auth.AuthUser.of(user)
+
+
+def _new_session(user: auth.AuthUser, now=None) -> str:
+    with session_scope() as session:
+        return sessions.create_session(session, user, via="password", now=now)
+
+
+def _resolve(token: str, now=None, settings=None):
+    with session_scope() as session:
+        return sessions.resolve(session, token, now=now, settings=settings)
+
+
+def test_token_is_random_256_bits_and_only_its_hash_is_stored(rita):
+    tokens = {_new_session(rita) for _ in range(3)}
+    assert len(tokens) == 3
+    for token in tokens:
+        assert len(token) == 43  # 32 bytes, URL-safe base64 without padding
+    with session_scope() as session:
+        stored = session.scalars(select(UserSession.token_hash)).all()
+    assert sorted(stored) == sorted(sessions.hash_token(t) for t in tokens)
+    assert not set(stored) & tokens
+    assert all(_resolve(t) == rita for t in tokens)
+    assert _resolve("not-a-token") is None and _resolve("") is None
+
+
+def test_idle_timeout_and_absolute_lifetime(rita):
+    settings = SessionSettings(idle_hours=8, max_days=7)
+    start = utcnow()
+    token = _new_session(rita, now=start)
+    # Unused for 8 h: ended. Used at 7 h 59 min: the idle clock starts again.
+    assert _resolve(token, start + timedelta(hours=8), settings) is None
+    assert _resolve(token, start + timedelta(hours=7, minutes=59), settings) == rita
+    assert _resolve(token, start + timedelta(hours=15, minutes=58), settings) == rita
+    # Used every 7 hours, it still ends 7 days after sign-in.
+    at = start + timedelta(hours=15, minutes=58)
+    while at + timedelta(hours=7) < start + timedelta(days=7):
+        at += timedelta(hours=7)
+        assert _resolve(token, at, settings) == rita
+    assert _resolve(token, start + timedelta(days=7), settings) is None
+
+
+def test_sign_out_revokes_only_that_session(rita):
+    first, second = _new_session(rita), _new_session(rita)
+    with session_scope() as session:
+        assert sessions.revoke(session, first) is True
+        assert sessions.revoke(session, first) is False
+    assert _resolve(first) is None and _resolve(second) == rita
+
+
+def test_role_is_read_fresh_and_deactivation_ends_every_session(rita):
+    tokens = [_new_session(rita), _new_session(rita)]
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, role="viewer")
+    assert {_resolve(t).role for t in tokens} == {"viewer"}
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, active=False)
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, active=True)
+    assert [_resolve(t) for t in tokens] == [None, None]  # reactivating does not revive them
+
+
+def test_password_reset_from_the_cli_ends_every_session(rita, cli):
+    token = _new_session(rita)
+    code, out = cli("users", "set", "rita", "--reset-password", input="new-password\n" * 2)
+    assert code == 0, out
+    assert _resolve(token) is None
+    with session_scope() as session:
+        revoked = session.scalars(select(UserSession.revoked_at)).all()
+    assert len(revoked) == 1 and revoked[0] is not None
+
+
+def test_lock_seconds_double_after_five_failures():
+    settings = ThrottleSettings(free_failures=5, backoff_seconds=1, backoff_max_seconds=900)
+    got = [signin_throttle.lock_seconds(n, settings) for n in range(1, 17)]
+    assert got == [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+
+
+def _attempt(username: str, password: str, address: str = "10.0.0.1", now=None):
+    with session_scope() as session:
+        return sessions.sign_in(session, username, password, address=address, now=now)
+
+
+def test_throttle_per_user_name(rita):
+    start = utcnow()
+    for i in range(5):
+        result = _attempt("rita", "wrong", address=f"10.0.0.{i}", now=start)
+        assert (result.user, result.message) == (None, sessions.FAILED)
+    # Locked for 1 s after the 5th failure: even the right password is not checked.
+    locked = _attempt("RITA ", PASSWORD, address="10.9.9.9", now=start + timedelta(seconds=0.5))
+    assert locked.user is None and locked.retry_after == pytest.approx(0.5)
+    assert locked.message == "Too many failed sign-ins. Try again in 1 s."
+    # The 6th failure locks for 2 s.
+    _attempt("rita", "wrong", address="10.0.0.6", now=start + timedelta(seconds=1))
+    again = _attempt("rita", PASSWORD, now=start + timedelta(seconds=2.5))
+    assert again.retry_after == pytest.approx(0.5)
+    ok = _attempt("rita", PASSWORD, address="10.0.0.7", now=start + timedelta(seconds=3))
+    assert ok.user == rita and ok.token
+    with session_scope() as session:  # success clears the user-name counter
+        assert session.get(SignInThrottle, ("user", "rita")) is None
+
+
+def test_throttle_per_address_and_unknown_names(rita):
+    start = utcnow()
+    for i in range(5):  # five different names, some that do not exist, from one address
+        result = _attempt(f"guess{i}", "wrong", address="10.6.6.6", now=start)
+        assert result.message == sessions.FAILED
+    blocked = _attempt("rita", PASSWORD, address="10.6.6.6", now=start)
+    assert blocked.user is None and blocked.retry_after == pytest.approx(1.0)
+    assert _attempt("rita", PASSWORD, address="10.1.1.1", now=start).user == rita
+    with session_scope() as session:
+        row = session.get(SignInThrottle, ("address", "10.6.6.6"))
+        assert row.failures == 5
+        assert session.get(SignInThrottle, ("user", "guess0")).failures == 1
+
+
+def test_failures_are_forgotten_after_an_hour(rita):
+    start = utcnow()
+    for _ in range(4):
+        _attempt("rita", "wrong", now=start)
+    _attempt("rita", "wrong", now=start + timedelta(seconds=3601))
+    with session_scope() as session:
+        assert session.get(SignInThrottle, ("user", "rita")).failures == 1
+
+
+def test_unknown_user_costs_as_long_as_a_wrong_password(rita):
+    def timed(name: str) -> float:
+        runs = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            with session_scope() as session:
+                assert auth.authenticate(session, name, "wrong-password") is None
+            runs.append(time.perf_counter() - t0)
+        return statistics.median(runs)
+
+    known, unknown = timed("rita"), timed("nobody")
+    assert 0.5 < unknown / known < 2, (known, unknown)  # both verify one argon2id hash
+
+
+# --- the HTTP side: routes and middleware on a bare Starlette app (no Streamlit needed) ---
+
+
+def _page(request):
+    return PlainTextResponse(f"page {request.url.path}")
+
+
+@pytest.fixture
+def client(rita):
+    app = Starlette(
+        routes=[*signin_web.ROUTES, Route("/{path:path}", _page)],
+        middleware=[Middleware(security.SecurityMiddleware)],
+    )
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+HTML = {"Accept": "text/html"}
+ORIGIN = {"Origin": "http://testserver"}
+
+
+def _post(client, username, password, next_path="/alignment", headers=ORIGIN):
+    return client.post(
+        "/signin?next=/ignored",
+        data={"username": username, "password": password, "next": next_path},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def test_signed_out_page_load_goes_to_sign_in_and_back(client):
+    response = client.get("/alignment?judge=2", headers=HTML, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?next=%2Falignment%3Fjudge%3D2"
+    form = client.get(response.headers["location"])
+    assert form.status_code == 200 and 'name="next" value="/alignment?judge=2"' in form.text
+    signed_in = _post(client, "rita", PASSWORD, "/alignment?judge=2")
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/alignment?judge=2"
+    cookie = signed_in.headers["set-cookie"]
+    assert cookie.startswith(f"{sessions.COOKIE_NAME}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=604800" in cookie
+    assert "Secure" not in cookie  # plain http (loopback); https: see the next test
+    assert client.get("/alignment", headers=HTML).text == "page /alignment"
+    # Signed in, /signin goes straight on.
+    again = client.get("/signin?next=/queue", follow_redirects=False)
+    assert again.headers["location"] == "/queue"
+    # Sign-out revokes and clears the cookie.
+    out = client.get("/signout", follow_redirects=False)
+    assert out.headers["location"] == "/signin?note=signed_out"
+    assert 'rlaif_session=""' in out.headers["set-cookie"]
+    with session_scope() as session:
+        assert session.scalars(select(UserSession.revoked_at)).one() is not None
+
+
+def test_cookie_is_secure_over_https(rita):
+    app = Starlette(routes=signin_web.ROUTES)
+    with TestClient(app, base_url="https://testserver") as c:
+        response = _post(c, "rita", PASSWORD, headers={"Origin": "https://testserver"})
+    assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
+
+
+def test_one_message_for_every_failure_then_429(client):
+    unknown = _post(client, "nobody", "wrong-password")
+    wrong = _post(client, "rita", "wrong-password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.text.replace("nobody", "rita") == wrong.text  # same page but the typed name
+    assert "Wrong user name or password." in wrong.text
+    for _ in range(3):
+        _post(client, "rita", "wrong-password")
+    locked = _post(client, "rita", PASSWORD)
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "1"
+    assert "Too many failed sign-ins" in locked.text and "set-cookie" not in locked.headers
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil", "x"])
+def test_next_never_leaves_the_site(client, target):
+    response = _post(client, "rita", PASSWORD, target)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_cross_site_form_post_is_refused(client):
+    response = _post(client, "rita", PASSWORD, headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403 and "set-cookie" not in response.headers
+
+
+def test_every_response_carries_the_csp(client):
+    for response in (
+        client.get("/signin"),
+        client.get("/alignment", headers=HTML, follow_redirects=False),
+        client.get("/_stcore/health"),
+        _post(client, "rita", "wrong-password"),
+    ):
+        csp = response.headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["img-src"] == "'self' data: blob:"
+        assert directives["connect-src"] == "'self'"
+        assert directives["default-src"] == "'self'" and directives["object-src"] == "'none'"
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_revoked_cookie_is_sent_to_sign_in(client):
+    token = _post(client, "rita", PASSWORD).cookies[sessions.COOKIE_NAME]
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, password="another-password")
+    response = client.get("/queue", headers=HTML, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/signin?next=%2Fqueue"
+    assert _resolve(token) is None
+
+
+# --- single sign-on: the e-mail mapping and the hand-over of Streamlit's identity cookie ---
+
+
+def test_email_maps_to_an_active_local_user(rita):
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, email="Rita@Example.org")
+        find = auth.user_for_email
+        assert find(session, "rita@example.ORG", True) == rita
+        assert find(session, "rita@example.org", None) == rita  # no claim: provider vouches
+        assert find(session, "rita@example.org", False) is None  # marked unverified
+        assert find(session, "eve@example.org", True) is None  # unknown: no access
+        assert find(session, None, True) is None
+        auth.update_user(session, username="rita", actor=None, active=False)
+        assert find(session, "rita@example.org", True) is None
+
+
+def test_email_is_unique_and_checked(rita):
+    from pipeline.errors import UserError
+
+    with session_scope() as session:
+        auth.create_user(
+            session, username="vic", password="password-1", role="viewer", email="v@x.org"
+        )
+        with pytest.raises(UserError, match="already belongs to vic"):
+            auth.update_user(session, username="rita", actor=None, email="V@X.org")
+        with pytest.raises(UserError, match="invalid e-mail"):
+            auth.update_user(session, username="rita", actor=None, email="not-an-address")
+
+
+def _identity_cookie(info: dict) -> str:
+    from streamlit.web.server.server_util import get_cookie_secret
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+    from streamlit.web.server.starlette.starlette_server_config import USER_COOKIE_NAME
+
+    value = json.dumps({**info, "is_logged_in": True, "provider": "corp"})
+    return create_signed_value(get_cookie_secret(), USER_COOKIE_NAME, value).decode()
+
+
+def test_sso_identity_becomes_a_local_session(client):
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, email="rita@example.org")
+    client.cookies.set("_streamlit_user", _identity_cookie({"email": "rita@example.org"}))
+    response = client.get("/", headers=HTML, follow_redirects=False)
+    assert response.status_code == 200 and 'http-equiv="refresh"' in response.text
+    set_cookies = response.headers.get_list("set-cookie")
+    ours = next(c for c in set_cookies if c.startswith(f"{sessions.COOKIE_NAME}="))
+    assert "HttpOnly" in ours and "SameSite=strict" in ours
+    assert any(c.startswith('_streamlit_user=""') for c in set_cookies)  # identity dropped
+    token = ours.split(";")[0].split("=", 1)[1]
+    assert _resolve(token).username == "rita"
+    with session_scope() as session:
+        assert session.scalars(select(UserSession.via)).one() == "oidc"
+
+
+@pytest.mark.parametrize(
+    "info",
+    [{"email": "eve@example.org"}, {"email": "rita@example.org", "email_verified": False}],
+)
+def test_sso_unknown_or_unverified_email_gets_no_access(client, info):
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, email="rita@example.org")
+    client.cookies.set("_streamlit_user", _identity_cookie(info))
+    response = client.get("/", headers=HTML, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?note=sso_denied"
+    with session_scope() as session:
+        assert session.scalars(select(UserSession.id)).all() == []
+
+
+def test_forged_identity_cookie_is_ignored(client):
+    client.cookies.set("_streamlit_user", json.dumps({"email": "rita@example.org"}))
+    response = client.get("/", headers=HTML, follow_redirects=False)
+    assert response.headers["location"] == "/signin?next=%2F"
