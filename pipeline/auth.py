@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,10 +36,13 @@ class AuthUser:
     id: int
     username: str
     role: str
+    # The sha256 of the browser session this user came from (None: CLI, tests). A write made
+    # with it is refused once that session has ended, even from a callback of an old page run.
+    session_hash: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, user: User) -> AuthUser:
-        return cls(id=user.id, username=user.username, role=user.role)
+    def of(cls, user: User, session_hash: str | None = None) -> AuthUser:
+        return cls(id=user.id, username=user.username, role=user.role, session_hash=session_hash)
 
 
 def hash_password(password: str) -> str:
@@ -71,6 +74,11 @@ def authorize(session: Session, user: AuthUser | User | None, *roles: str) -> Us
     row = session.get(User, user.id)
     if row is None or not row.active or row.username != user.username:
         raise PermissionError(f"user {user.username} is no longer active")
+    if isinstance(user, AuthUser) and user.session_hash is not None:
+        from pipeline import sessions  # sessions imports this module
+
+        if not sessions.is_open(session, user.session_hash):
+            raise PermissionError("your session has ended; please sign in again")
     require_role(row, *roles)
     return row
 

@@ -87,16 +87,25 @@ def resolve(
     if row is None:
         return None
     record, user = row
-    if (
-        record.revoked_at is not None
-        or now >= record.expires_at
-        or now - record.last_seen_at >= settings.idle
-        or not user.active
-    ):
+    if not _open(record, now, settings) or not user.active:
         return None
     if now - record.last_seen_at >= TOUCH_EVERY:
         record.last_seen_at = now
-    return AuthUser.of(user)
+    return AuthUser.of(user, session_hash=record.token_hash)
+
+
+def _open(record: UserSession, now: datetime, settings: SessionSettings) -> bool:
+    return (
+        record.revoked_at is None
+        and now < record.expires_at
+        and now - record.last_seen_at < settings.idle
+    )
+
+
+def is_open(session: Session, token_hash: str, now: datetime | None = None) -> bool:
+    """Whether the session with this token hash is still open (for writes: pipeline.auth)."""
+    record = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash))
+    return record is not None and _open(record, now or utcnow(), session_settings())
 
 
 def revoke(session: Session, token: str | None, now: datetime | None = None) -> bool:

@@ -101,6 +101,8 @@ def new_chromium(profile_dir: Path):
     options.binary_location = shutil.which("chromium")
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"):
         options.add_argument(flag)
+    # Console messages (CSP violations among them) for `console_errors`.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
@@ -159,6 +161,11 @@ def wait_idle(driver) -> None:
     wait_for(driver).until(
         ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
     )
+
+
+def console_errors(driver) -> list[str]:
+    """Browser console messages at SEVERE level since the last call (e.g. CSP refusals)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def save_screenshot(driver, name: str) -> Path:

@@ -350,3 +350,20 @@ def test_forged_identity_cookie_is_ignored(client):
     client.cookies.set("_streamlit_user", json.dumps({"email": "rita@example.org"}))
     response = client.get("/", headers=HTML, follow_redirects=False)
     assert response.headers["location"] == "/signin?next=%2F"
+
+
+def test_a_write_with_an_ended_session_is_refused(rita):
+    """A page callback holds the user of an earlier run: the write itself checks the session."""
+    from factories import make_pair
+
+    from pipeline.review import queue
+
+    token = _new_session(rita)
+    user = _resolve(token)
+    with session_scope() as session:
+        pair_id = make_pair(session, "p1").id
+        auth.authorize(session, user, "reviewer")  # open: allowed
+    with session_scope() as session:
+        auth.update_user(session, username="rita", actor=None, password="another-password")
+    with session_scope() as session, pytest.raises(PermissionError, match="session has ended"):
+        queue.record_label(session, user=user, pair_id=pair_id, label="A", note="")

@@ -1,4 +1,6 @@
-"""Users (admins only): add users, change roles, disable accounts, reset passwords."""
+"""Users (admins only): add users, change roles, disable accounts, reset passwords, set the
+e-mail that single sign-on maps to. Deactivating a user or setting a password ends every open
+session of that user (pipeline.auth.update_user)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,13 @@ st.title("Users")
 
 with session_scope() as session:
     users = [
-        {"user": u.username, "role": u.role, "active": u.active, "created": u.created_at}
+        {
+            "user": u.username,
+            "role": u.role,
+            "active": u.active,
+            "e-mail": u.email or "",
+            "created": u.created_at,
+        }
         for u in auth.list_users(session)
     ]
 st.dataframe(pd.DataFrame(users), hide_index=True, key="users_table")
@@ -39,9 +47,12 @@ with cols[0]:
     name = st.text_input("User name", key="users_new_name")
     password = st.text_input("Password", type="password", key="users_new_password")
     role = st.selectbox("Role", ROLES, index=1, key="users_new_role")
+    email = st.text_input("E-mail for single sign-on (optional)", key="users_new_email")
     if st.button("Add user", key="users_add", type="primary"):
         _run(
-            lambda s: auth.create_user(s, username=name, password=password, role=role, actor=user),
+            lambda s: auth.create_user(
+                s, username=name, password=password, role=role, actor=user, email=email or None
+            ),
             f"Added {name.strip()} ({role}).",
         )
 with cols[1]:
@@ -55,6 +66,11 @@ with cols[1]:
     active = st.checkbox(
         "Active", value=current["active"] if current else True, key="users_edit_active"
     )
+    new_email = st.text_input(
+        "E-mail for single sign-on (empty: none)",
+        value=current["e-mail"] if current else "",
+        key=f"users_edit_email_{target}",
+    )
     new_password = st.text_input(
         "New password (leave empty to keep)", type="password", key="users_edit_password"
     )
@@ -67,6 +83,7 @@ with cols[1]:
                 role=new_role,
                 active=active,
                 password=new_password or None,
+                email=new_email,
             ),
             f"Saved {target}.",
         )

@@ -82,6 +82,9 @@ def users_add(
     password: str | None = typer.Option(
         None, "--password", help="Password (prompted for, hidden, when left out)."
     ),
+    email: str | None = typer.Option(
+        None, "--email", help="E-mail that single sign-on (OIDC) maps to this user."
+    ),
 ) -> None:
     """Add a user."""
     with user_errors():
@@ -91,7 +94,7 @@ def users_add(
         if password is None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         with session_scope() as session:
-            auth.create_user(session, username=name, password=password, role=role)
+            auth.create_user(session, username=name, password=password, role=role, email=email)
         typer.echo(f"added {name} ({role})")
 
 
@@ -125,8 +128,12 @@ def users_set(
     role: str | None = typer.Option(None, "--role", help="New role."),
     active: bool | None = typer.Option(None, "--active/--inactive", help="Enable or disable."),
     reset_password: bool = typer.Option(False, "--reset-password", help="Prompt for a new one."),
+    email: str | None = typer.Option(
+        None, "--email", help='E-mail for single sign-on ("" removes it).'
+    ),
 ) -> None:
-    """Change a user's role, enable/disable them, or reset their password."""
+    """Change a user's role, enable/disable them, reset their password or set their e-mail.
+    Deactivating and resetting the password end all of the user's open sessions."""
     with user_errors():
         from db.session import session_scope
         from pipeline import auth
@@ -136,7 +143,13 @@ def users_set(
             password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
         with session_scope() as session:
             user = auth.update_user(
-                session, username=name, actor=None, role=role, active=active, password=password
+                session,
+                username=name,
+                actor=None,
+                role=role,
+                active=active,
+                password=password,
+                email=email,
             )
             summary = f"{user.username}: {user.role}, {'active' if user.active else 'inactive'}"
         typer.echo(summary)
