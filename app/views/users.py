@@ -31,14 +31,29 @@ st.dataframe(pd.DataFrame(users), hide_index=True, key="users_table")
 st.caption("Admins manage users and start training; reviewers label; viewers read.")
 
 
+flash = st.session_state.pop("users_flash", None)
+if flash:
+    st.success(flash)
+
+
 def _run(action, message: str) -> None:
     try:
         with session_scope() as session:
             action(session)
     except (UserError, PermissionError) as error:
         st.error(str(error))
-    else:
-        st.success(message)
+    else:  # rerun, so that the table above shows the change
+        st.session_state["users_flash"] = message
+        st.rerun()
+
+
+def _load(rows: list[dict]) -> None:
+    """The chosen user's values into the change form (keyed widgets keep their own state)."""
+    row = next((u for u in rows if u["user"] == st.session_state["users_edit_name"]), None)
+    if row is not None:
+        st.session_state["users_edit_role"] = row["role"]
+        st.session_state["users_edit_active"] = row["active"]
+        st.session_state["users_edit_email"] = row["e-mail"]
 
 
 cols = st.columns(2)
@@ -58,19 +73,13 @@ with cols[0]:
 with cols[1]:
     st.subheader("Change a user")
     names = [u["user"] for u in users]
-    target = st.selectbox("User", names, key="users_edit_name")
-    current = next((u for u in users if u["user"] == target), None)
-    new_role = st.selectbox(
-        "Role", ROLES, index=ROLES.index(current["role"]) if current else 1, key="users_edit_role"
-    )
-    active = st.checkbox(
-        "Active", value=current["active"] if current else True, key="users_edit_active"
-    )
-    new_email = st.text_input(
-        "E-mail for single sign-on (empty: none)",
-        value=current["e-mail"] if current else "",
-        key=f"users_edit_email_{target}",
-    )
+    if names and st.session_state.get("users_edit_name") not in names:
+        st.session_state["users_edit_name"] = names[0]
+        _load(users)
+    target = st.selectbox("User", names, key="users_edit_name", on_change=_load, args=(users,))
+    new_role = st.selectbox("Role", ROLES, key="users_edit_role")
+    active = st.checkbox("Active", key="users_edit_active")
+    new_email = st.text_input("E-mail for single sign-on (empty: none)", key="users_edit_email")
     new_password = st.text_input(
         "New password (leave empty to keep)", type="password", key="users_edit_password"
     )
