@@ -15,6 +15,7 @@ This is the one module that uses Streamlit's auth internals.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ def providers() -> list[str]:
     section = _auth_section()
     if not section.get("redirect_uri"):
         return []
-    named = [k for k, v in section.items() if isinstance(v, dict) and "client_id" in v]
+    named = [k for k, v in section.items() if isinstance(v, Mapping) and "client_id" in v]
     return named or (["default"] if "client_id" in section else [])
 
 

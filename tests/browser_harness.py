@@ -58,10 +58,12 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 
 
 @contextmanager
-def start_app(rlaif_home: Path, db_url: str, workdir: Path, extra_env=None) -> Iterator[str]:
-    """`rlaif app` on a free port, run from `workdir` (not the repository: the command must find
-    the app by itself); yields its base URL and stops it afterwards."""
-    port = free_port()
+def start_app(
+    rlaif_home: Path, db_url: str, workdir: Path, extra_env=None, port: int | None = None
+) -> Iterator[str]:
+    """`rlaif app` on a free port (or `port`), run from `workdir` (not the repository: the command
+    must find the app by itself); yields its base URL and stops it afterwards."""
+    port = port or free_port()
     log_path = workdir / f"app-{port}.log"
     env = {**os.environ, "RLAIF_HOME": str(rlaif_home), "RLAIF_DATABASE_URL": db_url}
     env.update(extra_env or {})

@@ -204,3 +204,75 @@ def test_admin_deactivates_a_reviewer_and_their_session_ends(server, browser, tm
         nina = session.scalar(select(User).where(User.username == "nina"))
         assert (nina.role, nina.active) == ("reviewer", False)
     assert open_sessions("nina") == 0
+
+
+@pytest.fixture
+def sso_server(sqlite_url, rlaif_home, tmp_path):
+    """`rlaif app` with [auth] settings pointing at a local OpenID provider (oidc-provider-mock,
+    which accepts any client and signs in whatever subject is typed; its e-mail claim is the
+    subject)."""
+    pytest.importorskip("authlib")
+    oidc_mock = pytest.importorskip("oidc_provider_mock")
+    from browser_harness import free_port
+
+    with session_scope() as session:
+        auth.create_user(
+            session,
+            username="rita",
+            password="rita-password",
+            role="reviewer",
+            email="Rita@Example.org",
+        )
+    port = free_port()
+    with oidc_mock.run_server_in_thread() as provider:
+        rlaif_home.mkdir(parents=True, exist_ok=True)
+        (rlaif_home / "secrets.toml").write_text(
+            f"""[auth]
+redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
+cookie_secret = "a-test-cookie-secret-that-is-long-enough"
+
+[auth.corp]
+client_id = "rlaif-workbench"
+client_secret = "not-checked-by-the-mock"
+server_metadata_url = "http://127.0.0.1:{provider.server_port}/.well-known/openid-configuration"
+"""
+        )
+        with start_app(rlaif_home, sqlite_url, tmp_path, port=port) as url:
+            yield url
+
+
+def _sso_as(driver, url: str, email: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    driver.get(f"{url}/signin")
+    wait_for(driver).until(ec.element_to_be_clickable((By.LINK_TEXT, "Sign in with Corp"))).click()
+    subject = wait_for(driver).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name='sub']"))
+    )
+    subject.send_keys(email)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Authorize']").click()
+
+
+def test_single_sign_on_maps_the_email_to_a_local_user(sso_server, browser):
+    url = sso_server
+    with failure_artifacts(browser, "auth_sso"):
+        _sso_as(browser, url, "rita@example.org")
+        text_appears(browser, "Signed in as rita (reviewer)")
+        cookie = browser.get_cookie(sessions.COOKIE_NAME)
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+        assert browser.get_cookie("_streamlit_user") is None  # only our session counts
+        with session_scope() as session:
+            via = session.scalars(select(UserSession.via)).all()
+        assert via == ["oidc"]
+        # Sign-out ends it like any session.
+        click_sign_out(browser)
+        on_sign_in_form(browser, "You are signed out.")
+        assert open_sessions("rita") == 0
+        # An e-mail that no user has gets no access.
+        _sso_as(browser, url, "eve@example.org")
+        on_sign_in_form(browser, "no access to this workbench")
+        save_screenshot(browser, "auth_sso_denied")
+    assert open_sessions("rita") == 0
+    with session_scope() as session:
+        assert len(session.scalars(select(UserSession.id)).all()) == 1
