@@ -12,7 +12,7 @@ With `[auth]` OIDC settings, the form also offers "Sign in with <provider>": a l
 from __future__ import annotations
 
 import html
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -155,11 +155,16 @@ async def signin_page(request: Request) -> Response:
 
 
 def _same_origin(request: Request) -> bool:
-    """A sign-in form posted from another site is refused (login CSRF)."""
+    """A sign-in form posted from another site is refused (login CSRF). The browser's
+    Sec-Fetch-Site decides; without it the Origin's host must be this Host (the scheme may
+    differ behind a TLS proxy)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
-    return origin == f"{request.url.scheme}://{request.url.netloc}"
+        return True  # not a browser that sends either header: nothing to compare
+    return urlsplit(origin).netloc == request.headers.get("host")
 
 
 def _sign_in(username: str, password: str, address: str | None) -> sessions.SignInResult:

@@ -367,3 +367,33 @@ def test_a_write_with_an_ended_session_is_refused(rita):
         auth.update_user(session, username="rita", actor=None, password="another-password")
     with session_scope() as session, pytest.raises(PermissionError, match="session has ended"):
         queue.record_label(session, user=user, pair_id=pair_id, label="A", note="")
+
+
+def test_cross_site_fetch_metadata_is_refused(client):
+    for site, status in (("cross-site", 403), ("same-site", 403), ("same-origin", 303)):
+        headers = {"Sec-Fetch-Site": site, "Origin": "http://testserver"}
+        assert _post(client, "rita", PASSWORD, headers=headers).status_code == status
+
+
+def test_session_state_user_is_ignored_outside_apptest(rita):
+    """The AppTest seam: a served app (global.appTest unset) never reads st.session_state."""
+    import streamlit as st
+
+    from app import guard
+
+    st.session_state["auth_user"] = rita
+    try:
+        assert guard.signed_in_user() is None
+    finally:
+        del st.session_state["auth_user"]
+
+
+def test_server_refuses_to_start_with_the_apptest_flag():
+    import runpy
+    from pathlib import Path
+
+    from streamlit.testing.v1.util import patch_config_options
+
+    server = Path(__file__).resolve().parents[1] / "app" / "server.py"
+    with patch_config_options({"global.appTest": True}), pytest.raises(SystemExit, match="appTest"):
+        runpy.run_path(str(server))
