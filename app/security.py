@@ -138,9 +138,11 @@ async def _hand_over(request: Request, identity: sso.Identity) -> Response:
         token = await run_in_threadpool(sso.start_session, user, signin_web.client_address(request))
         # The provider's callback chain started on another site: reload from here, so that the
         # new SameSite=Strict cookie is sent with the page and its websocket.
-        response = _refresh(_requested(request))
+        target = request.cookies.get(signin_web.NEXT_COOKIE)
+        response = _refresh(signin_web.safe_next(target) if target else _requested(request))
         signin_web.set_session_cookie(response, request, token)
     sso.clear_identity(response, request)
+    response.delete_cookie(signin_web.NEXT_COOKIE, path="/")
     return response
 
 

@@ -5,8 +5,9 @@ POST /signin               name + password under the throttle; on success a serv
                            its token in an HttpOnly, SameSite=Strict cookie, and 303 to `next`
 GET  /signout              ends this browser's session, clears the cookie, 303 to /signin
 
-With `[auth]` OIDC settings, the form also offers "Sign in with <provider>": a link to the route
-`st.login()` uses; app/sso.py turns the identity it returns into a local session.
+GET  /signin/sso?provider=NAME&next=/queue   keeps `next` in a short cookie and goes on to the
+                           route `st.login(NAME)` uses (offered when `[auth]` OIDC settings
+                           exist); app/sso.py turns the identity it returns into a local session
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from pipeline.auth_settings import session_settings
 
 SIGNIN_PATH = "/signin"
 SIGNOUT_PATH = "/signout"
+SSO_PATH = "/signin/sso"
+# Where to go after single sign-on: kept across the provider's round trip (SameSite=Lax: the
+# provider's redirect back is a top-level navigation from another site).
+NEXT_COOKIE = "rlaif_next"
 MAX_FORM_BYTES = 8192
 
 _PAGE = """<!DOCTYPE html>
@@ -79,7 +84,7 @@ def safe_next(value: str | None) -> str:
     """Only a path on this site: never another host (`//evil`, `/\\evil`, `https://...`)."""
     if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
         return "/"
-    if any(ch in value for ch in "\r\n\\") or value.split("?")[0] in (SIGNIN_PATH, SIGNOUT_PATH):
+    if any(ch in value for ch in "\r\n\\") or value.startswith((SIGNIN_PATH, SIGNOUT_PATH)):
         return "/"
     return value
 
@@ -130,7 +135,7 @@ def render_form(
         message = f'<p class="message" role="alert">{html.escape(note)}</p>'
     links = "".join(
         f'<a class="sso" href="{html.escape(url)}">Sign in with {html.escape(name)}</a>'
-        for name, url in sso.provider_links()
+        for name, url in sso.provider_links(SSO_PATH, next_path)
     )
     page = _PAGE.format(
         message=message,
@@ -195,6 +200,23 @@ async def signin_submit(request: Request) -> Response:
     return response
 
 
+async def sso_start(request: Request) -> Response:
+    url = sso.login_url(request.query_params.get("provider", ""))
+    if url is None:
+        return RedirectResponse(SIGNIN_PATH, status_code=303)
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        NEXT_COOKIE,
+        safe_next(request.query_params.get("next")),
+        max_age=600,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(request),
+    )
+    return response
+
+
 def _revoke(token: str | None) -> None:
     with session_scope() as session:
         sessions.revoke(session, token)
@@ -214,4 +236,5 @@ ROUTES = [
     Route(SIGNIN_PATH, signin_page, methods=["GET"]),
     Route(SIGNIN_PATH, signin_submit, methods=["POST"]),
     Route(SIGNOUT_PATH, signout, methods=["GET", "POST"]),
+    Route(SSO_PATH, sso_start, methods=["GET"]),
 ]

@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,18 +59,23 @@ def providers() -> list[str]:
     return named or (["default"] if "client_id" in section else [])
 
 
-def provider_links() -> list[tuple[str, str]]:
-    """(label, URL) per configured provider; the URL is the one `st.login(provider)` opens."""
-    names = providers()
-    if not names:
-        return []
+def provider_links(start_path: str, next_path: str) -> list[tuple[str, str]]:
+    """(label, URL) per configured provider; the URL is `start_path` (app/signin_web.py), which
+    keeps `next` and goes on to the URL `st.login(provider)` opens."""
+    links = []
+    for name in providers():
+        label = "single sign-on" if name == "default" else name.replace("-", " ").title()
+        links.append((label, f"{start_path}?{urlencode({'provider': name, 'next': next_path})}"))
+    return links
+
+
+def login_url(provider: str) -> str | None:
+    """Where `st.login(provider)` sends the browser; None for a provider not configured."""
+    if provider not in providers():
+        return None
     from streamlit.user_info import generate_login_redirect_url
 
-    links = []
-    for name in names:
-        label = "single sign-on" if name == "default" else name.replace("-", " ").title()
-        links.append((label, generate_login_redirect_url(name)))
-    return links
+    return generate_login_redirect_url(provider)
 
 
 def identity_from(request: Request) -> Identity | None:

@@ -242,10 +242,11 @@ server_metadata_url = "http://127.0.0.1:{provider.server_port}/.well-known/openi
 
 
 def _sso_as(driver, url: str, email: str) -> None:
+    """Open `url` signed out, choose "Sign in with Corp" and sign in at the provider as `email`."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
-    driver.get(f"{url}/signin")
+    driver.get(url)
     wait_for(driver).until(ec.element_to_be_clickable((By.LINK_TEXT, "Sign in with Corp"))).click()
     subject = wait_for(driver).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name='sub']"))
@@ -257,8 +258,10 @@ def _sso_as(driver, url: str, email: str) -> None:
 def test_single_sign_on_maps_the_email_to_a_local_user(sso_server, browser):
     url = sso_server
     with failure_artifacts(browser, "auth_sso"):
-        _sso_as(browser, url, "rita@example.org")
+        _sso_as(browser, f"{url}/alignment", "rita@example.org")  # a deep link, signed out
         text_appears(browser, "Signed in as rita (reviewer)")
+        heading_appears(browser, "Alignment")
+        assert browser.current_url == f"{url}/alignment"
         cookie = browser.get_cookie(sessions.COOKIE_NAME)
         assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
         assert browser.get_cookie("_streamlit_user") is None  # only our session counts
@@ -270,7 +273,7 @@ def test_single_sign_on_maps_the_email_to_a_local_user(sso_server, browser):
         on_sign_in_form(browser, "You are signed out.")
         assert open_sessions("rita") == 0
         # An e-mail that no user has gets no access.
-        _sso_as(browser, url, "eve@example.org")
+        _sso_as(browser, f"{url}/signin", "eve@example.org")
         on_sign_in_form(browser, "no access to this workbench")
         save_screenshot(browser, "auth_sso_denied")
     assert open_sessions("rita") == 0
