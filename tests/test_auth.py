@@ -397,3 +397,15 @@ def test_server_refuses_to_start_with_the_apptest_flag():
     server = Path(__file__).resolve().parents[1] / "app" / "server.py"
     with patch_config_options({"global.appTest": True}), pytest.raises(SystemExit, match="appTest"):
         runpy.run_path(str(server))
+
+
+def test_cross_site_link_reloads_from_this_site_before_deciding(client):
+    """A link on another site does not carry the SameSite=Strict cookie: the page reloads itself
+    from this origin (then it does) instead of asking a signed-in person to sign in again."""
+    cross = {**HTML, "Sec-Fetch-Site": "cross-site"}
+    response = client.get("/queue?x=1", headers=cross, follow_redirects=False)
+    assert response.status_code == 200
+    assert '<meta http-equiv="refresh" content="0;url=/queue?x=1">' in response.text
+    same = {**HTML, "Sec-Fetch-Site": "same-origin"}
+    response = client.get("/queue?x=1", headers=same, follow_redirects=False)
+    assert response.status_code == 303
