@@ -62,8 +62,7 @@ def content_security_policy() -> str:
     scripts = " ".join(["'self'", *_inline_script_hashes()])
     directives = {
         "default-src": "'self'",
-        # Streamlit's charts (Vega) compile expressions with new Function.
-        "script-src": f"{scripts} 'unsafe-eval'",
+        "script-src": scripts,
         "style-src": "'self' 'unsafe-inline'",  # Streamlit's CSS-in-JS writes style tags
         "img-src": "'self' data: blob:",
         "font-src": "'self' data:",

@@ -47,6 +47,15 @@ def heading_appears(driver, text: str, seconds: float = 60) -> None:
     )
 
 
+def charts_drawn(driver) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait_for(driver).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed svg, .vega-embed canvas"))
+    )
+
+
 def on_sign_in_form(driver, note: str | None = None) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -86,10 +95,11 @@ def test_sign_in_survives_reload_tabs_and_deep_links(server, browser, cli):
         cookie = browser.get_cookie(sessions.COOKIE_NAME)
         assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
         assert len(cookie["value"]) == 43 and open_sessions("rita") == 1
-        # Reload: still signed in, same page.
+        # Reload: still signed in, same page; its charts draw under the CSP (no eval).
         browser.refresh()
         heading_appears(browser, "Alignment")
         text_appears(browser, "Signed in as")
+        charts_drawn(browser)
         # A second tab, and a deep link typed while signed in.
         first = browser.current_window_handle
         browser.switch_to.new_window("tab")

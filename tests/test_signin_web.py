@@ -139,6 +139,7 @@ def test_every_response_carries_the_csp(client):
         assert directives["img-src"] == "'self' data: blob:"
         assert directives["connect-src"] == "'self'"
         assert directives["default-src"] == "'self'" and directives["object-src"] == "'none'"
+        assert directives["script-src"].startswith("'self'") and "unsafe" not in directives["script-src"]
         assert response.headers["x-content-type-options"] == "nosniff"
 
 
