@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from db.models import User, UserSession, utcnow
@@ -152,7 +152,15 @@ def sign_in(
         signin_throttle.record_failure(session, keys, now)
         return SignInResult(None, message=FAILED)
     signin_throttle.record_success(session, keys)
+    prune(session, now)
     return SignInResult(user, token=create_session(session, user, via="password", address=address))
+
+
+def prune(session: Session, now: datetime) -> None:
+    """Drop sessions past their lifetime and throttle counters already forgotten (at each
+    successful sign-in: the tables stay as small as the activity of the last days)."""
+    session.execute(delete(UserSession).where(UserSession.expires_at < now))
+    signin_throttle.forget_old(session, now)
 
 
 def _duration(seconds: float) -> str:

@@ -84,6 +84,17 @@ def record_success(session: Session, keys: list[ThrottleKey]) -> None:
             )
 
 
+def forget_old(session: Session, now: datetime, settings: ThrottleSettings | None = None) -> None:
+    settings = settings or throttle_settings()
+    cutoff = now - timedelta(seconds=settings.forget_seconds)
+    session.execute(
+        delete(SignInThrottle).where(
+            SignInThrottle.last_failure_at < cutoff,
+            (SignInThrottle.locked_until.is_(None)) | (SignInThrottle.locked_until < now),
+        )
+    )
+
+
 def _row(session: Session, k: ThrottleKey, now: datetime) -> SignInThrottle:
     row = session.get(SignInThrottle, (k.kind, k.key), with_for_update=True)
     if row is not None:

@@ -229,3 +229,16 @@ def test_server_refuses_to_start_with_the_apptest_flag():
     server = Path(__file__).resolve().parents[1] / "app" / "server.py"
     with patch_config_options({"global.appTest": True}), pytest.raises(SystemExit, match="appTest"):
         runpy.run_path(str(server))
+
+
+def test_sign_in_prunes_ended_sessions_and_forgotten_counters(rita):
+    start = utcnow()
+    old = _new_session(rita, now=start - timedelta(days=8))  # past its 7-day lifetime
+    _attempt("mallory", "wrong", address="10.2.2.2", now=start - timedelta(hours=2))
+    _attempt("rita", "wrong", address="10.3.3.3", now=start - timedelta(minutes=5))
+    assert _attempt("rita", PASSWORD, address="10.4.4.4", now=start).user == rita
+    with session_scope() as session:
+        hashes = session.scalars(select(UserSession.token_hash)).all()
+        keys = sorted(session.execute(select(SignInThrottle.kind, SignInThrottle.key)).all())
+    assert sessions.hash_token(old) not in hashes and len(hashes) == 1
+    assert keys == [("address", "10.3.3.3")]  # recent; rita's name counter cleared on success
