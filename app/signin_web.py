@@ -125,14 +125,17 @@ def clear_session_cookie(response: Response, request: Request) -> None:
 
 
 def render_form(
-    next_path: str, *, username: str = "", note: str | None = None, status: int = 200
+    next_path: str,
+    *,
+    username: str = "",
+    note: str | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
-    message = ""
-    if note in NOTES:
-        kind, text = NOTES[note]
-        message = f'<p class="{kind}" role="alert">{html.escape(text)}</p>'
-    elif note:
-        message = f'<p class="message" role="alert">{html.escape(note)}</p>'
+    """The form; `note` is a key of NOTES (from the address: never free text), `error` the
+    message of a failed sign-in."""
+    kind, text = NOTES.get(note or "", ("message", error)) if note or error else ("", None)
+    message = f'<p class="{kind}" role="alert">{html.escape(text)}</p>' if text else ""
     links = "".join(
         f'<a class="sso" href="{html.escape(url)}">Sign in with {html.escape(name)}</a>'
         for name, url in sso.provider_links(SSO_PATH, next_path)
@@ -191,7 +194,7 @@ async def signin_submit(request: Request) -> Response:
     )
     if result.user is None:
         status = 429 if result.retry_after else 401
-        response = render_form(next_path, username=username, note=result.message, status=status)
+        response = render_form(next_path, username=username, error=result.message, status=status)
         if result.retry_after:
             response.headers["Retry-After"] = str(max(1, round(result.retry_after)))
         return response

@@ -215,3 +215,9 @@ def test_cross_site_link_reloads_from_this_site_before_deciding(client):
     same = {**HTML, "Sec-Fetch-Site": "same-origin"}
     response = client.get("/queue?x=1", headers=same, follow_redirects=False)
     assert response.status_code == 303
+
+
+def test_the_address_cannot_put_text_on_the_form(client):
+    page = client.get("/signin?note=Call+555-0100+to+unlock+your+account").text
+    assert "555-0100" not in page and 'role="alert"' not in page
+    assert "You are signed out." in client.get("/signin?note=signed_out").text
