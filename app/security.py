@@ -95,8 +95,9 @@ def _is_page_load(request: Request) -> bool:
 
 
 def _requested(request: Request) -> str:
+    """The page asked for, as a path on this site ('//host' in a request line becomes '/')."""
     query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    return signin_web.safe_next(request.url.path + (f"?{query}" if query else ""))
 
 
 def _refresh(target: str) -> HTMLResponse:

@@ -221,3 +221,11 @@ def test_the_address_cannot_put_text_on_the_form(client):
     page = client.get("/signin?note=Call+555-0100+to+unlock+your+account").text
     assert "555-0100" not in page and 'role="alert"' not in page
     assert "You are signed out." in client.get("/signin?note=signed_out").text
+
+
+def test_a_request_path_never_redirects_off_site():
+    from starlette.requests import Request
+
+    for path, expected in (("//evil.example/x", "/"), ("/queue", "/queue")):
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+        assert security._requested(Request(scope)) == expected
