@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from db.models import ROLES, User
+from db.models import ROLES, User, UserSession, utcnow
 from pipeline.errors import UserError
 
 MIN_PASSWORD_LENGTH = 8
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+_EMAIL = re.compile(r"^[^@\s]{1,128}@[^@\s]{1,127}$")
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -35,10 +36,13 @@ class AuthUser:
     id: int
     username: str
     role: str
+    # The sha256 of the browser session this user came from (None: CLI, tests). A write made
+    # with it is refused once that session has ended, even from a callback of an old page run.
+    session_hash: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, user: User) -> AuthUser:
-        return cls(id=user.id, username=user.username, role=user.role)
+    def of(cls, user: User, session_hash: str | None = None) -> AuthUser:
+        return cls(id=user.id, username=user.username, role=user.role, session_hash=session_hash)
 
 
 def hash_password(password: str) -> str:
@@ -70,6 +74,11 @@ def authorize(session: Session, user: AuthUser | User | None, *roles: str) -> Us
     row = session.get(User, user.id)
     if row is None or not row.active or row.username != user.username:
         raise PermissionError(f"user {user.username} is no longer active")
+    if isinstance(user, AuthUser) and user.session_hash is not None:
+        from pipeline import sessions  # sessions imports this module
+
+        if not sessions.is_open(session, user.session_hash):
+            raise PermissionError("your session has ended; please sign in again")
     require_role(row, *roles)
     return row
 
@@ -84,6 +93,24 @@ def _check_password(password: str) -> None:
         raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def _normal_email(email: str | None) -> str | None:
+    """Lower-cased e-mail, None for empty; UserError when it is not an address."""
+    if email is None or not email.strip():
+        return None
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise UserError(f"invalid e-mail address {email!r}")
+    return email
+
+
+def _check_email_free(session: Session, email: str | None, user_id: int | None) -> None:
+    if email is None:
+        return
+    owner = session.scalar(select(User).where(User.email == email))
+    if owner is not None and owner.id != user_id:
+        raise UserError(f"the e-mail {email} already belongs to {owner.username}")
+
+
 def create_user(
     session: Session,
     *,
@@ -91,6 +118,7 @@ def create_user(
     password: str,
     role: str,
     actor: AuthUser | User | None = None,
+    email: str | None = None,
 ) -> User:
     """Add a user. `actor` must be an admin when given; the CLI (a local operator) passes None."""
     if actor is not None:
@@ -105,7 +133,15 @@ def create_user(
     _check_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
-    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    email = _normal_email(email)
+    _check_email_free(session, email, None)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        email=email,
+    )
     session.add(user)
     session.flush()
     return user
@@ -122,6 +158,27 @@ def authenticate(session: Session, username: str, password: str) -> AuthUser | N
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return AuthUser.of(user)
+
+
+def user_for_email(session: Session, email: str | None, verified: bool | None) -> AuthUser | None:
+    """Single sign-on: the active local user whose e-mail the provider vouched for, else None.
+    An e-mail the provider marks unverified, or one no admin has given to a user, gets no access."""
+    if not email or verified is False:
+        return None
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active:
+        return None
+    return AuthUser.of(user)
+
+
+def revoke_user_sessions(session: Session, user_id: int) -> int:
+    """End every open session of a user (deactivated, or the password changed). Returns how many."""
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount or 0
 
 
 def current(session: Session, user: AuthUser) -> AuthUser | None:
@@ -157,8 +214,10 @@ def update_user(
     role: str | None = None,
     active: bool | None = None,
     password: str | None = None,
+    email: str | None = None,
 ) -> User:
-    """Change a user's role, active flag or password. Admin only (None = local CLI operator).
+    """Change a user's role, active flag, password or e-mail ("" removes it). Admin only (None =
+    local CLI operator). Deactivating a user or setting their password ends all their sessions.
     The last active admin cannot be demoted or deactivated: nobody could manage users again."""
     if actor is not None:
         authorize(session, actor, "admin")
@@ -170,13 +229,20 @@ def update_user(
     )
     if loses_admin and _active_admins(session) <= 1:
         raise UserError(f"{username} is the last active admin; add another admin first")
+    if password is not None:
+        _check_password(password)
+    if email is not None:
+        email_value = _normal_email(email)
+        _check_email_free(session, email_value, user.id)
+        user.email = email_value
     if role is not None:
         user.role = role
     if active is not None:
         user.active = active
     if password is not None:
-        _check_password(password)
         user.password_hash = hash_password(password)
+    if active is False or password is not None:
+        revoke_user_sessions(session, user.id)
     session.flush()
     return user
 

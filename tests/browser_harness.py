@@ -58,10 +58,12 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 
 
 @contextmanager
-def start_app(rlaif_home: Path, db_url: str, workdir: Path, extra_env=None) -> Iterator[str]:
-    """`rlaif app` on a free port, run from `workdir` (not the repository: the command must find
-    the app by itself); yields its base URL and stops it afterwards."""
-    port = free_port()
+def start_app(
+    rlaif_home: Path, db_url: str, workdir: Path, extra_env=None, port: int | None = None
+) -> Iterator[str]:
+    """`rlaif app` on a free port (or `port`), run from `workdir` (not the repository: the command
+    must find the app by itself); yields its base URL and stops it afterwards."""
+    port = port or free_port()
     log_path = workdir / f"app-{port}.log"
     env = {**os.environ, "RLAIF_HOME": str(rlaif_home), "RLAIF_DATABASE_URL": db_url}
     env.update(extra_env or {})
@@ -101,6 +103,8 @@ def new_chromium(profile_dir: Path):
     options.binary_location = shutil.which("chromium")
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"):
         options.add_argument(flag)
+    # Console messages (CSP violations among them) for `console_errors`.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
@@ -121,7 +125,10 @@ def text_appears(driver, text: str, seconds: float = 60) -> None:
 
 
 def sign_in(driver, url: str, username: str, password: str) -> None:
-    """Sign in through the form a person sees, and wait for the signed-in sidebar."""
+    """Sign in through the form a person sees, and wait for the signed-in sidebar.
+
+    Opening `url` while signed out redirects to the /signin form (app/signin_web.py), which
+    comes back to `url` after sign-in: pass a page's address to land on that page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
@@ -129,9 +136,10 @@ def sign_in(driver, url: str, username: str, password: str) -> None:
     name = wait_for(driver).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, "input[aria-label='User name']"))
     )
+    name.clear()
     name.send_keys(username)
     driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(password)
-    driver.find_element(By.XPATH, "//button[.//p[text()='Sign in']]").click()
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
     text_appears(driver, "Signed in as")
 
 
@@ -155,6 +163,11 @@ def wait_idle(driver) -> None:
     wait_for(driver).until(
         ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
     )
+
+
+def console_errors(driver) -> list[str]:
+    """Browser console messages at SEVERE level since the last call (e.g. CSP refusals)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def save_screenshot(driver, name: str) -> Path:

@@ -70,7 +70,7 @@ def test_app_command_is_headless_and_hides_tracebacks():
         "--client.toolbarMode",
         "viewer",
     ]
-    assert command[4].endswith("app/main.py")
+    assert command[4].endswith("app/server.py")  # st.App: sign-in routes and middleware
 
 
 def test_admin_password_file_per_database(cli, db_url, rlaif_home, monkeypatch):

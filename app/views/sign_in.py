@@ -1,31 +1,12 @@
-"""The only page a signed-out visitor can reach."""
+"""The only page a signed-out visitor's script run shows: the sign-in form itself is served by
+the web server at /signin (app/signin_web.py), which can set an HttpOnly cookie; this page sends
+the browser there, back to the page it asked for after sign-in."""
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from app.guard import sign_in
-from db.session import session_scope
-from pipeline import auth
+from app.guard import require_user
 
 st.title("RLAIF workbench")
-st.caption("Sign in to review AI preference labels.")
-
-with st.form("sign_in_form"):
-    username = st.text_input("User name", key="sign_in_username")
-    password = st.text_input("Password", type="password", key="sign_in_password")
-    submitted = st.form_submit_button("Sign in", type="primary")
-
-if submitted:
-    with session_scope() as session:
-        user = auth.authenticate(session, username, password)
-    if user is None:
-        time.sleep(0.5)  # slows down password guessing from one browser tab
-        st.error("Wrong user name or password.")
-    else:
-        sign_in(user)
-        st.rerun()
-
-st.caption("No account yet? An admin adds one with `rlaif users add NAME --role reviewer`.")
+require_user()  # signed out: "Please sign in.", a link, and the browser goes to /signin

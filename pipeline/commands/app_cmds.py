@@ -13,19 +13,30 @@ import typer
 from pipeline.commands.common import user_errors
 
 APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+# st.App around app/main.py, with the sign-in routes and the security middleware.
+APP_SERVER = APP_MAIN.parent / "server.py"
 ADMIN_PASSWORD_FILE = "admin-password-{key}.txt"  # key: admin_password_key(database URL)
 LEGACY_PASSWORD_FILE = "admin-password.txt"  # one file for every database: no longer written
 
 users_app = typer.Typer(help="Manage the review app's users (admin, reviewer, viewer).")
 
 
-def streamlit_command(port: int, address: str) -> list[str]:
+def streamlit_command(port: int, address: str, secrets: Path | None = None) -> list[str]:
+    """`streamlit run app/server.py ...`; `secrets` (single sign-on settings) is read after
+    Streamlit's usual secrets files."""
+    extra: list[str] = []
+    if secrets is not None:
+        from streamlit.config import get_config_files
+
+        for path in [*get_config_files("secrets.toml"), str(secrets)]:
+            extra += ["--secrets.files", path]
     return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(APP_MAIN),
+        str(APP_SERVER),
+        *extra,
         "--server.port",
         str(port),
         "--server.address",
@@ -47,7 +58,7 @@ def app(
 ) -> None:
     """Start the review app (Streamlit) on http://ADDRESS:PORT."""
     with user_errors():
-        from db.session import database_url, session_scope
+        from db.session import database_url, rlaif_home, session_scope
         from pipeline import auth
 
         with session_scope() as session:  # migrate before the first page asks
@@ -57,8 +68,10 @@ def app(
             _bootstrap_admin()
         typer.echo(f"serving on http://{address}:{port}  (Ctrl+C stops)")
         env = {**os.environ, "PYTHONPATH": str(APP_MAIN.parents[1])}
+        secrets = rlaif_home() / "secrets.toml"
+        command = streamlit_command(port, address, secrets if secrets.exists() else None)
         try:
-            code = subprocess.call(streamlit_command(port, address), env=env)
+            code = subprocess.call(command, env=env)
         except KeyboardInterrupt:
             code = 0
         raise typer.Exit(code)
@@ -71,6 +84,9 @@ def users_add(
     password: str | None = typer.Option(
         None, "--password", help="Password (prompted for, hidden, when left out)."
     ),
+    email: str | None = typer.Option(
+        None, "--email", help="E-mail that single sign-on (OIDC) maps to this user."
+    ),
 ) -> None:
     """Add a user."""
     with user_errors():
@@ -80,7 +96,7 @@ def users_add(
         if password is None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         with session_scope() as session:
-            auth.create_user(session, username=name, password=password, role=role)
+            auth.create_user(session, username=name, password=password, role=role, email=email)
         typer.echo(f"added {name} ({role})")
 
 
@@ -114,8 +130,12 @@ def users_set(
     role: str | None = typer.Option(None, "--role", help="New role."),
     active: bool | None = typer.Option(None, "--active/--inactive", help="Enable or disable."),
     reset_password: bool = typer.Option(False, "--reset-password", help="Prompt for a new one."),
+    email: str | None = typer.Option(
+        None, "--email", help='E-mail for single sign-on ("" removes it).'
+    ),
 ) -> None:
-    """Change a user's role, enable/disable them, or reset their password."""
+    """Change a user's role, enable/disable them, reset their password or set their e-mail.
+    Deactivating and resetting the password end all of the user's open sessions."""
     with user_errors():
         from db.session import session_scope
         from pipeline import auth
@@ -125,7 +145,13 @@ def users_set(
             password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
         with session_scope() as session:
             user = auth.update_user(
-                session, username=name, actor=None, role=role, active=active, password=password
+                session,
+                username=name,
+                actor=None,
+                role=role,
+                active=active,
+                password=password,
+                email=email,
             )
             summary = f"{user.username}: {user.role}, {'active' if user.active else 'inactive'}"
         typer.echo(summary)
