@@ -20,6 +20,7 @@ from db.upsert import chunked
 from pipeline.errors import InputError
 from pipeline.ingest.readers import RecordFile, apply_column_map
 from pipeline.ingest.records import PairRecord, canonical_pair, chosen_rejected_pair, sha256
+from pipeline.ingest.values import SOURCE_MAX, check_option
 
 CHUNK = 2000
 DATASET_ANNOTATOR = "dataset"
@@ -31,12 +32,25 @@ class ImportStats:
     inserted: int = 0
     unchanged: int = 0
     human_labels: int = 0
+    empty_responses: int = 0  # pairs with at least one empty response
+    json_text_values: int = 0  # numbers/booleans in text columns, stored as their JSON text
 
     def summary(self) -> str:
         text = f"{self.read} pairs read: {self.inserted} new, {self.unchanged} already present"
         if self.human_labels:
             text += f"; {self.human_labels} human labels from the dataset"
+        if self.empty_responses:
+            text += f"; {_count(self.empty_responses, 'pair has', 'pairs have')} an empty response"
+        if self.json_text_values:
+            text += (
+                f"; {_count(self.json_text_values, 'text value was', 'text values were')} "
+                "a JSON number or boolean, stored as its JSON text"
+            )
         return text
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def import_pairs(
@@ -52,7 +66,8 @@ def import_pairs(
     """Read a file of pairs into the database. Raises InputError (naming file, line and column)
     before the caller commits, so bad input writes nothing."""
     file = RecordFile(path)
-    source = source or file.path.name.split(".")[0]
+    option = "--source" if source else "--source (by default the file name)"
+    source = check_option(option, source or file.path.name.split(".")[0], SOURCE_MAX)
     stats = ImportStats()
     seen: dict[str, tuple[str, str]] = {}  # external id -> (content hash, where), within the file
     batch: list[PairRecord] = []
@@ -77,6 +92,8 @@ def import_pairs(
         seen[record.external_id] = (content, raw.where)
         batch.append(record)
         stats.read += 1
+        stats.empty_responses += record.has_empty_response
+        stats.json_text_values += record.json_text_values
         if len(batch) >= CHUNK:
             _write_chunk(session, file.path, batch, source, stats)
             bar.update(len(batch))
