@@ -1,9 +1,11 @@
 """Import 100 k pairs into SQLite; target >= 10 k pairs/s.
 
-Baseline named by the issue: the 10 k pairs/s target. Prints the median of --repeats runs, each
-into a fresh database, and the machine's load alongside.
+Baseline named by the issue: the 10 k pairs/s target, and the import as it was before the
+stricter reading of issue 10 (`--baseline`, a git ref, default `main`). Runs alternate between
+the baseline tree and this tree (each run a fresh process and a fresh database), so that both
+see the same machine load; prints each run, the medians, and the ratios.
 
-    .venv/bin/python bench/import_100k.py [--pairs 100000] [--repeats 3]
+    .venv/bin/python bench/import_100k.py [--pairs 100000] [--repeats 3] [--baseline main]
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 TARGET_PAIRS_PER_S = 10_000
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_file(path: Path, n: int) -> None:
@@ -36,40 +43,84 @@ def write_file(path: Path, n: int) -> None:
             )
 
 
+def worker(data: Path, url: str, pairs: int) -> None:
+    """One timed import, in the tree that PYTHONPATH points at."""
+    from db.session import session_scope, upgrade_database
+    from pipeline.ingest.pairs import import_pairs
+
+    upgrade_database(url)
+    start = time.perf_counter()
+    with session_scope(url) as session:
+        stats = import_pairs(session, data, source="bench", progress=False)
+    seconds = time.perf_counter() - start
+    assert stats.inserted == pairs, stats
+    print(json.dumps({"seconds": seconds}))
+
+
+def export_tree(ref: str, into: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def timed_run(tree: Path, data: Path, url: str, pairs: int) -> float:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(data), url]
+    out = subprocess.run(
+        [*command, "--pairs", str(pairs)], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])["seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", default="main", help="git ref of the baseline tree")
+    parser.add_argument("--worker", nargs=2, metavar=("DATA", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from db.session import session_scope, upgrade_database
-    from pipeline.ingest.pairs import import_pairs
-
+    if args.worker:
+        worker(Path(args.worker[0]), args.worker[1], args.pairs)
+        return
     work = Path(tempfile.mkdtemp(prefix="rlaif-bench-import-"))
     data = work / "pairs.jsonl"
     write_file(data, args.pairs)
-    rates = []
+    trees = {f"baseline ({args.baseline})": export_tree(args.baseline, work / "baseline")}
+    trees["this tree"] = ROOT
+    rates: dict[str, list[float]] = {name: [] for name in trees}
     for run in range(args.repeats):
-        url = f"sqlite:///{work / f'run{run}.db'}"
-        upgrade_database(url)
-        load = os.getloadavg()[0]
-        start = time.perf_counter()
-        with session_scope(url) as session:
-            stats = import_pairs(session, data, source="bench", progress=False)
-        seconds = time.perf_counter() - start
-        assert stats.inserted == args.pairs
-        rates.append(args.pairs / seconds)
+        for name, tree in trees.items():
+            url = f"sqlite:///{work / f'{len(rates[name])}-{name[:4]}.db'}"
+            load = os.getloadavg()[0]
+            seconds = timed_run(tree, data, url, args.pairs)
+            rates[name].append(args.pairs / seconds)
+            print(
+                f"run {run} {name:>16}: {args.pairs} pairs in {seconds:.2f} s = "
+                f"{rates[name][-1]:,.0f} pairs/s (load avg {load:.2f})"
+            )
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    base, new = medians.values()
+    for name, median in medians.items():
         print(
-            f"run {run}: {args.pairs} pairs in {seconds:.2f} s = {rates[-1]:,.0f} pairs/s "
-            f"(load avg {load:.2f})"
+            f"median {name:>16}: {median:,.0f} pairs/s = "
+            f"{median / TARGET_PAIRS_PER_S:.2f}x the {TARGET_PAIRS_PER_S:,} pairs/s target"
         )
-    median = statistics.median(rates)
     print(
-        f"median: {median:,.0f} pairs/s; ratio to the {TARGET_PAIRS_PER_S:,} pairs/s target: "
-        f"{median / TARGET_PAIRS_PER_S:.2f}x; cores {os.cpu_count()}, "
+        f"this tree / baseline: {new / base:.2f}x; cores {os.cpu_count()}, "
         f"load avg {os.getloadavg()[0]:.2f}"
     )
     print(
-        json.dumps({"pairs_per_s": round(median), "ratio_vs_target": median / TARGET_PAIRS_PER_S})
+        json.dumps(
+            {
+                "pairs_per_s": round(new),
+                "baseline_pairs_per_s": round(base),
+                "ratio_vs_baseline": round(new / base, 3),
+                "ratio_vs_target": round(new / TARGET_PAIRS_PER_S, 3),
+            }
+        )
     )
 
 

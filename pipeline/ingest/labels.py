@@ -7,13 +7,13 @@ dropped, and it counts in the metrics. A human label that is not a label is an i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from db.labels import (
     get_or_create_judge_version,
@@ -24,7 +24,13 @@ from db.labels import (
 from db.models import Pair
 from db.pair_state import refresh_pair_state
 from pipeline.errors import InputError, UserError
-from pipeline.ingest.readers import RecordFile, SourceRecord, apply_column_map
+from pipeline.ingest.readers import (
+    RecordFile,
+    SourceRecord,
+    apply_column_map,
+    batches,
+    progress_bar,
+)
 from pipeline.ingest.values import (
     ANNOTATOR_MAX,
     JUDGE_NAME_MAX,
@@ -74,25 +80,22 @@ def import_labels(
         judge_id = get_or_create_judge_version(
             session, name=judge, backend="import", model_id=judge, confidence_kind="imported"
         ).id
-    batch: list[tuple[SourceRecord, dict[str, Any]]] = []
-    bar = tqdm(
-        total=file.total, unit="label", desc=f"import {file.path.name}", disable=not progress
-    )
+    with progress_bar(file, "label", progress) as bar:
+        for batch in batches(_read_labels(file, kind, column_map or {}), CHUNK):
+            _write(session, file.path, batch, kind, judge_id, stats)
+            bar.update(len(batch))
+    return stats
+
+
+def _read_labels(
+    file: RecordFile, kind: str, column_map: dict[str, str]
+) -> Iterator[tuple[SourceRecord, dict[str, Any]]]:
     for index, raw in enumerate(file):
-        values = apply_column_map(file, raw, column_map or {}, first=index == 0)
+        values = apply_column_map(file, raw, column_map, first=index == 0)
         for column in REQUIRED[kind]:
             if column not in values:
                 raise InputError(file.path, raw.where, column, "missing required column")
-        batch.append((raw, values))
-        if len(batch) >= CHUNK:
-            _write(session, file.path, batch, kind, judge_id, stats)
-            bar.update(len(batch))
-            batch = []
-    if batch:
-        _write(session, file.path, batch, kind, judge_id, stats)
-        bar.update(len(batch))
-    bar.close()
-    return stats
+        yield raw, values
 
 
 def _text(path: Path, raw: SourceRecord, values: dict[str, Any], column: str) -> str | None:

@@ -6,19 +6,19 @@ content hash), which is what makes 100 k pairs a matter of seconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from db.labels import upsert_human_labels
 from db.models import Pair, Prompt, Response
 from db.pair_state import refresh_pair_state
 from db.upsert import chunked
 from pipeline.errors import InputError
-from pipeline.ingest.readers import RecordFile, apply_column_map
+from pipeline.ingest.readers import RecordFile, apply_column_map, batches, progress_bar
 from pipeline.ingest.records import PairRecord, canonical_pair, chosen_rejected_pair, sha256
 from pipeline.ingest.values import SOURCE_MAX, check_option
 
@@ -69,11 +69,21 @@ def import_pairs(
     option = "--source" if source else "--source (by default the file name)"
     source = check_option(option, source or file.path.name.split(".")[0], SOURCE_MAX)
     stats = ImportStats()
+    records = _read_pairs(file, column_map or {}, chosen_rejected, seed, stats)
+    with progress_bar(file, "pair", progress) as bar:
+        for batch in batches(records, CHUNK):
+            _write_chunk(session, file.path, batch, source, stats)
+            bar.update(len(batch))
+    return stats
+
+
+def _read_pairs(
+    file: RecordFile, column_map: dict[str, str], chosen_rejected: bool, seed: int, stats
+) -> Iterator[PairRecord]:
+    """The file's pairs, validated; a repeated id with the same content is read once."""
     seen: dict[str, tuple[str, str]] = {}  # external id -> (content hash, where), within the file
-    batch: list[PairRecord] = []
-    bar = tqdm(total=file.total, unit="pair", desc=f"import {file.path.name}", disable=not progress)
     for index, raw in enumerate(file):
-        values = apply_column_map(file, raw, column_map or {}, first=index == 0)
+        values = apply_column_map(file, raw, column_map, first=index == 0)
         if chosen_rejected:
             record = chosen_rejected_pair(file.path, raw.where, values, seed)
         else:
@@ -90,19 +100,10 @@ def import_pairs(
                 )
             continue
         seen[record.external_id] = (content, raw.where)
-        batch.append(record)
         stats.read += 1
         stats.empty_responses += record.has_empty_response
         stats.json_text_values += record.json_text_values
-        if len(batch) >= CHUNK:
-            _write_chunk(session, file.path, batch, source, stats)
-            bar.update(len(batch))
-            batch = []
-    if batch:
-        _write_chunk(session, file.path, batch, source, stats)
-        bar.update(len(batch))
-    bar.close()
-    return stats
+        yield record
 
 
 def _write_chunk(

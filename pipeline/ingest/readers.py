@@ -12,16 +12,17 @@ import gzip
 import re
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from pipeline.errors import InputError, UserError
 from pipeline.ingest.jsontext import parse_json
 
 SUPPORTED = ".jsonl, .jsonl.gz, .json, .csv, .parquet, or a saved Hugging Face dataset folder"
-BOM = "\ufeff"
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
@@ -70,39 +71,45 @@ class RecordFile:
 
     # --- text: UTF-8 lines, BOM dropped, errors by line ---------------------------------------
 
+    def _open(self, mode: str = "rt"):
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        if mode == "rb":
+            return opener(self.path, "rb")
+        # utf-8-sig drops a BOM (Excel's "CSV UTF-8" writes one); newline="" as csv wants it.
+        return opener(self.path, mode, encoding="utf-8-sig", newline="")
+
     def _lines(self) -> Iterator[tuple[int, str]]:
         """(line number, text with its line ending) of a UTF-8 file, gzipped or not."""
-        gzipped = self.path.name.lower().endswith(".gz")
         number = 0
-        with (gzip.open if gzipped else open)(self.path, "rb") as handle:
-            try:
-                for number, raw in enumerate(handle, start=1):
-                    if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                        raise InputError(
-                            self.path, None, None, "unreadable: UTF-16 text; save it as UTF-8"
-                        )
-                    try:
-                        line = raw.decode("utf-8")
-                    except UnicodeDecodeError as error:
-                        raise self._utf8_error(number, raw, error) from None
-                    yield number, line[1:] if number == 1 and line.startswith(BOM) else line
-            except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-                raise InputError(
-                    self.path,
-                    number + 1,
-                    None,
-                    f"the compressed file is cut short or damaged ({error}); nothing was imported",
-                ) from None
+        try:
+            with self._open("rb") as handle:
+                if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                    raise InputError(self.path, None, None, "unreadable: UTF-16; save as UTF-8")
+            with self._open() as handle:
+                for number, line in enumerate(handle, start=1):
+                    yield number, line
+        except UnicodeDecodeError:
+            raise self._utf8_error() from None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            problem = f"the compressed file is cut short or damaged ({error})"
+            raise InputError(self.path, number + 1, None, problem) from None
 
-    def _utf8_error(self, number: int, raw: bytes, error: UnicodeDecodeError) -> InputError:
-        column = len(raw[: error.start].decode("utf-8", errors="replace")) + 1
-        return InputError(
-            self.path,
-            number,
-            None,
-            f"invalid UTF-8 (byte 0x{raw[error.start]:02x}) at character {column}; "
-            "save the file as UTF-8",
-        )
+    def _utf8_error(self) -> InputError:
+        """The first line that is not UTF-8 (the text reader only knows a byte offset)."""
+        with self._open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    column = len(raw[: error.start].decode("utf-8", errors="replace")) + 1
+                    return InputError(
+                        self.path,
+                        number,
+                        None,
+                        f"invalid UTF-8 (byte 0x{raw[error.start]:02x}) at character {column}; "
+                        "save the file as UTF-8",
+                    )
+        return InputError(self.path, None, None, "invalid UTF-8; save the file as UTF-8")
 
     def _read_jsonl(self) -> Iterator[SourceRecord]:
         for number, line in self._lines():
@@ -232,6 +239,28 @@ class RecordFile:
         self.total = len(dataset)
         for number, row in enumerate(dataset, start=1):
             yield SourceRecord(f"row {number}", row)
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def progress_bar(file: RecordFile, unit: str, progress: bool) -> tqdm:
+    """A bar on a terminal only (tqdm turns `disable=None` off when stderr is not a TTY). Used
+    with `with`, so an error message starts on a line of its own."""
+    return tqdm(
+        total=file.total,
+        unit=unit,
+        desc=f"import {file.path.name}",
+        disable=None if progress else True,
+    )
 
 
 def _lift_field_size_limit() -> None:

@@ -12,10 +12,9 @@ from pipeline.errors import InputError
 from pipeline.ingest.values import (
     EXTERNAL_ID_MAX,
     cell_text,
-    check_chars,
     check_length,
     describe,
-    json_value,
+    metadata,
 )
 
 
@@ -119,11 +118,11 @@ def _metadata(path, where: str, values: dict[str, Any], skip: set[str]) -> dict[
         raise InputError(path, where, "metadata", "must be an object")
     # Other columns are kept as metadata, so nothing in the file is silently dropped.
     extra = {
-        check_chars(path, where, key, key): json_value(path, where, key, value)
+        key: value
         for key, value in values.items()
         if key not in skip and key != "metadata" and value is not None and value == value
     }
-    return {**extra, **json_value(path, where, "metadata", meta)}
+    return metadata(path, where, extra, meta)
 
 
 def _external_id(path, where: str, values: dict[str, Any], *parts: str) -> str:
