@@ -42,9 +42,10 @@ class ImportStats:
         if self.empty_responses:
             text += f"; {_count(self.empty_responses, 'pair has', 'pairs have')} an empty response"
         if self.json_text_values:
-            text += (
-                f"; {_count(self.json_text_values, 'text value was', 'text values were')} "
-                "a JSON number or boolean, stored as its JSON text"
+            text += "; " + _count(
+                self.json_text_values,
+                "number or boolean in a text column was stored as its JSON text",
+                "numbers or booleans in text columns were stored as their JSON text",
             )
         return text
 

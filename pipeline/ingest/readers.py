@@ -80,19 +80,32 @@ class RecordFile:
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         """(line number, text with its line ending) of a UTF-8 file, gzipped or not."""
-        number = 0
         try:
             with self._open("rb") as handle:
                 if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
                     raise InputError(self.path, None, None, "unreadable: UTF-16; save as UTF-8")
             with self._open() as handle:
-                for number, line in enumerate(handle, start=1):
-                    yield number, line
+                yield from enumerate(handle, start=1)
         except UnicodeDecodeError:
             raise self._utf8_error() from None
         except (EOFError, zlib.error, gzip.BadGzipFile) as error:
             problem = f"the compressed file is cut short or damaged ({error})"
-            raise InputError(self.path, number + 1, None, problem) from None
+            raise InputError(self.path, self._last_gzip_line(), None, problem) from None
+
+    def _last_gzip_line(self) -> int:
+        """The line in which a damaged .gz stops (the text reader loses the last chunk)."""
+        decompressor, newlines = zlib.decompressobj(wbits=31), 0
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(1 << 16):
+                try:
+                    newlines += decompressor.decompress(chunk).count(b"\n")
+                except zlib.error:
+                    break
+                if decompressor.eof:  # another gzip member may follow
+                    rest = decompressor.unused_data
+                    decompressor = zlib.decompressobj(wbits=31)
+                    newlines += decompressor.decompress(rest).count(b"\n") if rest else 0
+        return newlines + 1
 
     def _utf8_error(self) -> InputError:
         """The first line that is not UTF-8 (the text reader only knows a byte offset)."""

@@ -72,7 +72,15 @@ def describe(value: Any) -> str:
         return "a JSON array"
     if isinstance(value, bytes | bytearray | memoryview):
         return "bytes"
-    return f"a {type(value).__name__} value"
+    if isinstance(value, str):
+        return "text"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Number):
+        return "a number"
+    return f"a value of type {type(value).__name__}"
 
 
 def scalar_text(value: Any) -> str | None:
