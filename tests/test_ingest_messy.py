@@ -316,7 +316,31 @@ BAD_PAIRS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "extra", "message"), BAD_PAIRS)
+BAD_PAIR_IDS = [
+    "csv-unclosed-quote",
+    "csv-extra-cell",
+    "csv-missing-cell",
+    "csv-duplicate-header",
+    "csv-blank-row",
+    "csv-bad-utf8",
+    "jsonl-bad-utf8",
+    "lone-surrogate",
+    "5000-digits",
+    "deep-nesting",
+    "nan",
+    "object",
+    "array",
+    "nul-text",
+    "nul-metadata",
+    "nul-extra-column",
+    "id-too-long",
+    "map-onto-existing",
+    "source-too-long",
+    "json-array-item",
+]
+
+
+@pytest.mark.parametrize(("name", "content", "extra", "message"), BAD_PAIRS, ids=BAD_PAIR_IDS)
 def test_bad_pairs_are_one_line_exit_2_and_write_nothing(
     db_url, tmp_path, cli, name, content, extra, message
 ):
@@ -488,7 +512,20 @@ BAD_LABELS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "rows", "extra", "message"), BAD_LABELS)
+@pytest.mark.parametrize(
+    ("kind", "rows", "extra", "message"),
+    BAD_LABELS,
+    ids=[
+        "annotator-too-long",
+        "annotator-nul",
+        "note-surrogate",
+        "label-object",
+        "pair-id-array",
+        "ai-label-array",
+        "ai-raw-nul",
+        "ai-confidence-bool",
+    ],
+)
 def test_bad_labels_are_one_line_exit_2_and_write_nothing(
     db_url, tmp_path, cli, two_pairs, kind, rows, extra, message
 ):
