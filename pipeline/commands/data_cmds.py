@@ -48,7 +48,10 @@ def import_pairs_command(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
 ) -> None:
-    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata."""
+    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata.
+
+    Every value is kept as the file has it (empty responses too, counted in the summary) or the
+    import stops with one line naming file, line/row and column, and writes nothing."""
     from db.session import session_scope
     from pipeline.ingest.pairs import import_pairs
     from pipeline.ingest.readers import parse_column_map
