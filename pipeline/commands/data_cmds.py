@@ -50,8 +50,7 @@ def import_pairs_command(
 ) -> None:
     """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata.
 
-    Every value is kept as the file has it (empty responses too, counted in the summary) or the
-    import stops with one line naming file, line/row and column, and writes nothing."""
+    Values are kept exactly as the file has them, or the import stops and writes nothing."""
     from db.session import session_scope
     from pipeline.ingest.pairs import import_pairs
     from pipeline.ingest.readers import parse_column_map
