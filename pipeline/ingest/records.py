@@ -14,6 +14,7 @@ from pipeline.ingest.values import (
     cell_text,
     check_length,
     describe,
+    is_clean,
     metadata,
 )
 
@@ -64,6 +65,9 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_MISSING = object()
+
+
 class _Cells:
     """Reads the text columns of one record, counting numbers/booleans kept as JSON text."""
 
@@ -72,11 +76,13 @@ class _Cells:
         self.converted = 0
 
     def text(self, column: str, required: bool = True) -> str:
-        if column not in self.values:
+        value = self.values.get(column, _MISSING)
+        if type(value) is str and is_clean(value):  # the common case, in one C call
+            return value
+        if value is _MISSING:
             if required:
                 raise InputError(self.path, self.where, column, "missing required column")
             return ""
-        value = self.values[column]
         if isinstance(value, list):  # TRL conversational format: a list of {role, content}
             value = self._conversation(column, value)
         text, converted = cell_text(self.path, self.where, column, value)
@@ -126,7 +132,9 @@ def _metadata(path, where: str, values: dict[str, Any], skip: set[str]) -> dict[
 
 
 def _external_id(path, where: str, values: dict[str, Any], *parts: str) -> str:
-    raw, _ = cell_text(path, where, "id", values.get("id"))
+    raw = values.get("id")
+    if type(raw) is not str or not is_clean(raw):
+        raw, _ = cell_text(path, where, "id", raw)
     if raw is None or raw.strip() == "":
         # Derived from the whole content (prompt and both responses), never the prompt alone.
         return "sha:" + sha256("\x1f".join(parts))[:24]

@@ -33,6 +33,11 @@ JUDGE_NAME_MAX = min(_length(JudgeVersion.name), _length(LabelAudit.actor) - len
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
+def is_clean(text: str) -> bool:
+    """No NUL and no lone surrogate: what both databases (and UTF-8) can store."""
+    return _BAD_CHAR.search(text) is None
+
+
 def check_chars(path: object, where: str | None, column: str | None, text: str) -> str:
     """`text` unchanged, or an error naming the first NUL or lone surrogate in it."""
     found = _BAD_CHAR.search(text)
@@ -114,9 +119,12 @@ def cell_text(path: object, where: str, column: str, value: Any) -> tuple[str | 
 def metadata(path: object, where: str, extra: dict[str, Any], meta: dict[str, Any]) -> dict:
     """Extra columns and the metadata object as one plain-JSON dict; an error names the column.
 
-    The fast path is one C-speed json.dumps: it fails on anything that is not plain JSON, and
-    NUL or a lone surrogate shows in its output; only then is the value walked in Python."""
-    merged = {**extra, **meta}
+    Flat metadata is checked value by value; nested metadata by one C-speed json.dumps, which
+    fails on anything that is not plain JSON and shows NUL or a lone surrogate in its output;
+    only then is the value walked in Python to name the problem."""
+    merged = {**extra, **meta} if extra else meta
+    if _plain_and_flat(merged):
+        return merged
     try:
         text = json.dumps(merged, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
@@ -131,6 +139,23 @@ def metadata(path: object, where: str, extra: dict[str, Any], meta: dict[str, An
         return {**extra, **json_value(path, where, "metadata", meta)}
     except RecursionError:
         raise InputError(path, where, "metadata", "is nested too deeply") from None
+
+
+def _plain_and_flat(values: dict[str, Any]) -> bool:
+    """True for the usual metadata (a few plain values): checked without serialising."""
+    for key, value in values.items():
+        kind = type(value)
+        if type(key) is not str or not is_clean(key):
+            return False
+        if kind is str:
+            if not is_clean(value):
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not int and kind is not bool and value is not None:
+            return False
+    return True
 
 
 def json_value(path: object, where: str, column: str, value: Any) -> Any:
