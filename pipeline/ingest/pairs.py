@@ -131,23 +131,27 @@ def _write_chunk(
                 f"id {record.external_id!r} is already in the database with other content",
             )
 
-    prompt_ids = _ensure_prompts(session, {sha256(r.prompt): r.prompt for r in new_records})
+    # Each text hashed once: (prompt, response_a, response_b) hashes per new record.
+    hashes = [(sha256(r.prompt), sha256(r.response_a), sha256(r.response_b)) for r in new_records]
+    prompt_ids = _ensure_prompts(
+        session, {h[0]: r.prompt for r, h in zip(new_records, hashes, strict=True)}
+    )
     wanted = {}
-    for record in new_records:
-        prompt_id = prompt_ids[sha256(record.prompt)]
-        for text in (record.response_a, record.response_b):
-            wanted[(prompt_id, sha256(text))] = text
+    for record, (prompt_hash, a_hash, b_hash) in zip(new_records, hashes, strict=True):
+        prompt_id = prompt_ids[prompt_hash]
+        wanted[(prompt_id, a_hash)] = record.response_a
+        wanted[(prompt_id, b_hash)] = record.response_b
     response_ids = _ensure_responses(session, wanted)
 
     rows = []
-    for record in new_records:
-        prompt_id = prompt_ids[sha256(record.prompt)]
+    for record, (prompt_hash, a_hash, b_hash) in zip(new_records, hashes, strict=True):
+        prompt_id = prompt_ids[prompt_hash]
         rows.append(
             {
                 "external_id": record.external_id,
                 "prompt_id": prompt_id,
-                "response_a_id": response_ids[(prompt_id, sha256(record.response_a))],
-                "response_b_id": response_ids[(prompt_id, sha256(record.response_b))],
+                "response_a_id": response_ids[(prompt_id, a_hash)],
+                "response_b_id": response_ids[(prompt_id, b_hash)],
                 "source": source,
                 "metadata": record.meta,
                 "content_hash": record.content_hash,

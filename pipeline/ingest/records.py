@@ -14,7 +14,7 @@ from pipeline.ingest.values import (
     cell_text,
     check_length,
     describe,
-    is_clean,
+    find_bad_char,
     metadata,
 )
 
@@ -35,6 +35,9 @@ PAIR_TEXT_COLUMNS = (
     TextColumn("response_b"),
 )
 CANONICAL = ("id", *(column.name for column in PAIR_TEXT_COLUMNS), "metadata")
+_CANONICAL = frozenset(CANONICAL)
+_NEVER_EMPTY = tuple(column.name for column in PAIR_TEXT_COLUMNS if not column.may_be_empty)
+_CHOSEN_REJECTED = frozenset(("id", "prompt", "chosen", "rejected", "metadata"))
 ASSISTANT_TURN = "\n\nAssistant:"
 
 
@@ -77,7 +80,7 @@ class _Cells:
 
     def text(self, column: str, required: bool = True) -> str:
         value = self.values.get(column, _MISSING)
-        if type(value) is str and is_clean(value):  # the common case, in one C call
+        if type(value) is str and find_bad_char(value) is None:  # the common case
             return value
         if value is _MISSING:
             if required:
@@ -107,11 +110,11 @@ class _Cells:
 
 
 def _not_blank(path, where: str, texts: dict[str, str]) -> None:
-    if not any(text.strip() for text in texts.values()):
+    if not "".join(texts.values()).strip():
         raise InputError(path, where, None, f"{', '.join(texts)} are all empty (a blank row?)")
 
 
-def _metadata(path, where: str, values: dict[str, Any], skip: set[str]) -> dict[str, Any]:
+def _metadata(path, where: str, values: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
     meta = values.get("metadata")
     if meta is None or (isinstance(meta, float) and meta != meta):  # None or NaN
         meta = {}
@@ -123,17 +126,19 @@ def _metadata(path, where: str, values: dict[str, Any], skip: set[str]) -> dict[
     if not isinstance(meta, dict):
         raise InputError(path, where, "metadata", "must be an object")
     # Other columns are kept as metadata, so nothing in the file is silently dropped.
-    extra = {
-        key: value
-        for key, value in values.items()
-        if key not in skip and key != "metadata" and value is not None and value == value
-    }
+    extra = {}
+    if not values.keys() <= skip:
+        extra = {
+            key: value
+            for key, value in values.items()
+            if key not in skip and value is not None and value == value  # not None or NaN
+        }
     return metadata(path, where, extra, meta)
 
 
 def _external_id(path, where: str, values: dict[str, Any], *parts: str) -> str:
     raw = values.get("id")
-    if type(raw) is not str or not is_clean(raw):
+    if type(raw) is not str or find_bad_char(raw) is not None:
         raw, _ = cell_text(path, where, "id", raw)
     if raw is None or raw.strip() == "":
         # Derived from the whole content (prompt and both responses), never the prompt alone.
@@ -144,21 +149,35 @@ def _external_id(path, where: str, values: dict[str, Any], *parts: str) -> str:
 
 
 def canonical_pair(path, where: str, values: dict[str, Any]) -> PairRecord:
-    cells = _Cells(path, where, values)
-    texts = {column.name: cells.text(column.name, column.required) for column in PAIR_TEXT_COLUMNS}
+    texts, converted = _pair_texts(path, where, values)
     _not_blank(path, where, texts)
-    for column in PAIR_TEXT_COLUMNS:
-        if not column.may_be_empty and not texts[column.name].strip():
-            raise InputError(path, where, column.name, "is empty")
+    for name in _NEVER_EMPTY:
+        if not texts[name].strip():
+            raise InputError(path, where, name, "is empty")
     prompt, response_a, response_b = texts["prompt"], texts["response_a"], texts["response_b"]
     return PairRecord(
         # The derived id hashes these three only, so that ids stay stable as columns are added.
         external_id=_external_id(path, where, values, prompt, response_a, response_b),
         **texts,
-        meta=_metadata(path, where, values, set(CANONICAL)),
+        meta=_metadata(path, where, values, _CANONICAL),
         where=where,
-        json_text_values=cells.converted,
+        json_text_values=converted,
     )
+
+
+def _pair_texts(path, where: str, values: dict[str, Any]) -> tuple[dict[str, str], int]:
+    """The text columns, and how many were numbers/booleans kept as JSON text."""
+    texts = {}
+    for column in PAIR_TEXT_COLUMNS:  # the usual case first: clean strings
+        value = values.get(column.name)
+        if type(value) is not str or find_bad_char(value) is not None:
+            break
+        texts[column.name] = value
+    else:
+        return texts, 0
+    cells = _Cells(path, where, values)
+    texts = {column.name: cells.text(column.name, column.required) for column in PAIR_TEXT_COLUMNS}
+    return texts, cells.converted
 
 
 def split_dialogues(path, where: str, chosen: str, rejected: str) -> tuple[str, str, str]:
@@ -204,7 +223,7 @@ def chosen_rejected_pair(path, where: str, values: dict[str, Any], seed: int) ->
         prompt=prompt,
         response_a=a,
         response_b=b,
-        meta=_metadata(path, where, values, {"id", "prompt", "chosen", "rejected"}),
+        meta=_metadata(path, where, values, _CHOSEN_REJECTED),
         preferred="A" if chosen_in_a else "B",
         where=where,
         json_text_values=cells.converted,
