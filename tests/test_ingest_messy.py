@@ -247,7 +247,7 @@ BAD_PAIRS = [
         "bad.jsonl",
         jsonl(GOOD, DEEP),
         (),
-        "bad.jsonl: line 2: column 'metadata': nested too deeply",
+        "bad.jsonl: line 2: column 'metadata': is nested too deeply",
     ),
     (
         "bad.jsonl",

@@ -14,12 +14,8 @@ from typing import Any
 from pipeline.errors import InputError
 
 
-class _NotJson(ValueError):
-    pass
-
-
 def _refuse_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not valid JSON")
+    raise ValueError(f"{name} is not valid JSON")
 
 
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
@@ -48,12 +44,11 @@ def parse_json(
             path, line, None, f"malformed JSON at column {error.colno}: {error.msg}"
         ) from None
     except ValueError as error:  # a too-long integer, or NaN/Infinity
-        problem = str(error) if isinstance(error, _NotJson) else _long_number(error)
-        raise InputError(
-            path, where or _line(text, start), _bad_number_key(text, start), problem
-        ) from None
+        column, problem = _bad_number(text, start)
+        raise InputError(path, where or _line(text, start), column, problem or str(error)) from None
     except RecursionError:
-        problem = f"nested too deeply (over {sys.getrecursionlimit()} levels)"
+        limit = sys.getrecursionlimit()
+        problem = f"is nested too deeply (Python's JSON reader stops near {limit} levels)"
         raise InputError(
             path, where or _line(text, start), _deepest_key(text, start), problem
         ) from None
@@ -63,38 +58,37 @@ def _line(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
-def _long_number(error: ValueError) -> str:
-    digits = str(error).split("value has ")[-1].split(" digits")[0]
-    return (
-        f"a number with {digits} digits; Python reads at most {sys.get_int_max_str_digits()} "
-        "(quote it if it is text)"
-    )
-
-
-def _bad_number_key(text: str, start: int) -> str | None:
-    """The top-level key holding a too-long integer or a NaN/Infinity, for the message."""
+def _bad_number(text: str, start: int) -> tuple[str | None, str | None]:
+    """(top-level key, problem) of the first too-long integer or NaN/Infinity in the value."""
     while start < len(text) and text[start] in " \t\r\n":
         start += 1
     try:
         value, _ = _LENIENT.raw_decode(text, start)
     except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict):
-        return None
-    for key, item in value.items():
-        if _has_bad_number(item):
-            return key
-    return None
+        return None, None
+    items = value.items() if isinstance(value, dict) else [(None, value)]
+    for key, item in items:
+        raw = _find_bad(item)
+        if raw is None:
+            continue
+        if not raw.lstrip("-").isdigit():
+            return key, f"{raw} is not valid JSON"
+        limit = sys.get_int_max_str_digits()
+        digits = len(raw.lstrip("-"))
+        return key, f"a number with {digits} digits; Python reads at most {limit} (quote it)"
+    return None, None
 
 
-def _has_bad_number(value: Any) -> bool:
+def _find_bad(value: Any) -> str | None:
     if isinstance(value, _Raw):
-        return not value.lstrip("-").isdigit() or len(value) > sys.get_int_max_str_digits()
-    if isinstance(value, dict):
-        return any(_has_bad_number(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_bad_number(item) for item in value)
-    return False
+        bad = not value.lstrip("-").isdigit() or len(value) > sys.get_int_max_str_digits()
+        return value if bad else None
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, dict | list):
+        for child in children:
+            if (found := _find_bad(child)) is not None:
+                return found
+    return None
 
 
 def _deepest_key(text: str, start: int) -> str | None:
