@@ -48,9 +48,7 @@ def import_pairs_command(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
 ) -> None:
-    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata.
-
-    Values are kept exactly as the file has them, or the import stops and writes nothing."""
+    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata."""
     from db.session import session_scope
     from pipeline.ingest.pairs import import_pairs
     from pipeline.ingest.readers import parse_column_map
