@@ -182,9 +182,11 @@ def test_bundled_hh_rlhf_sample_imports(sqlite_url, cli):
             "bad.jsonl: line 1: column 'prompt': is empty",
         ),
         (
-            '{"id": "a", "prompt": "p", "response_a": "x", "response_b": ""}\n',
+            # Issue 10: an empty response is real data (kept, see test_ingest_messy.py); a row
+            # with nothing in it is not.
+            '{"id": "a", "prompt": "", "response_a": "", "response_b": " "}\n',
             (),
-            "bad.jsonl: line 1: column 'response_b': is empty",
+            "bad.jsonl: line 1: prompt, response_a, response_b are all empty",
         ),
         (
             '{"id": "a", "prompt": "p", "response_a": "x", "response_b": "y"}\n'

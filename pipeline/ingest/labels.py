@@ -7,13 +7,13 @@ dropped, and it counts in the metrics. A human label that is not a label is an i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from db.labels import (
     get_or_create_judge_version,
@@ -24,7 +24,22 @@ from db.labels import (
 from db.models import Pair
 from db.pair_state import refresh_pair_state
 from pipeline.errors import InputError, UserError
-from pipeline.ingest.readers import RecordFile, SourceRecord, apply_column_map
+from pipeline.ingest.readers import (
+    RecordFile,
+    SourceRecord,
+    apply_column_map,
+    batches,
+    progress_bar,
+)
+from pipeline.ingest.values import (
+    ANNOTATOR_MAX,
+    JUDGE_NAME_MAX,
+    cell_text,
+    check_length,
+    check_option,
+    describe,
+    scalar_text,
+)
 
 CHUNK = 2000
 REQUIRED = {"human": ("pair_id", "annotator", "label"), "ai": ("pair_id", "label")}
@@ -56,6 +71,8 @@ def import_labels(
         raise UserError(f"--kind {kind!r}: expected 'human' or 'ai'")
     if kind == "ai" and not judge:
         raise UserError("--kind ai needs --judge NAME (the judge that made these labels)")
+    if judge is not None:
+        check_option("--judge", judge, JUDGE_NAME_MAX)
     file = RecordFile(path)
     stats = LabelImportStats()
     judge_id = None
@@ -63,37 +80,46 @@ def import_labels(
         judge_id = get_or_create_judge_version(
             session, name=judge, backend="import", model_id=judge, confidence_kind="imported"
         ).id
-    batch: list[tuple[SourceRecord, dict[str, Any]]] = []
-    bar = tqdm(
-        total=file.total, unit="label", desc=f"import {file.path.name}", disable=not progress
-    )
-    for index, raw in enumerate(file):
-        values = apply_column_map(file, raw, column_map or {}, first=index == 0)
-        for column in REQUIRED[kind]:
-            if column not in values:
-                raise InputError(file.path, raw.where, column, "missing required column")
-        batch.append((raw, values))
-        if len(batch) >= CHUNK:
+    with progress_bar(file, "label", progress) as bar:
+        for batch in batches(_read_labels(file, kind, column_map or {}), CHUNK):
             _write(session, file.path, batch, kind, judge_id, stats)
             bar.update(len(batch))
-            batch = []
-    if batch:
-        _write(session, file.path, batch, kind, judge_id, stats)
-        bar.update(len(batch))
-    bar.close()
     return stats
 
 
+def _read_labels(
+    file: RecordFile, kind: str, column_map: dict[str, str]
+) -> Iterator[tuple[SourceRecord, dict[str, Any]]]:
+    for index, raw in enumerate(file):
+        values = apply_column_map(file, raw, column_map, first=index == 0)
+        for column in REQUIRED[kind]:
+            if column not in values:
+                raise InputError(file.path, raw.where, column, "missing required column")
+        yield raw, values
+
+
+def _text(path: Path, raw: SourceRecord, values: dict[str, Any], column: str) -> str | None:
+    """A cell as text (numbers/booleans as JSON text), None when missing or empty."""
+    text, _ = cell_text(path, raw.where, column, values.get(column))
+    return text or None
+
+
+def _required(path: Path, raw: SourceRecord, values: dict[str, Any], column: str) -> str:
+    text = _text(path, raw, values, column)
+    if text is None or not text.strip():
+        raise InputError(path, raw.where, column, "is empty")
+    return text.strip()
+
+
 def _pair_ids(session: Session, path: Path, batch) -> list[int]:
-    wanted = {str(values["pair_id"]).strip() for _, values in batch}
+    keys = [_required(path, raw, values, "pair_id") for raw, values in batch]
     known = dict(
-        session.execute(select(Pair.external_id, Pair.id).where(Pair.external_id.in_(wanted)))
+        session.execute(select(Pair.external_id, Pair.id).where(Pair.external_id.in_(set(keys))))
         .tuples()
         .all()
     )
     ids = []
-    for raw, values in batch:
-        external_id = str(values["pair_id"]).strip()
+    for (raw, _), external_id in zip(batch, keys, strict=True):
         if external_id not in known:
             raise InputError(path, raw.where, "pair_id", f"unknown pair_id {external_id!r}")
         ids.append(known[external_id])
@@ -104,19 +130,10 @@ def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> Non
     pair_ids = _pair_ids(session, path, batch)
     stats.read += len(batch)
     if kind == "human":
-        rows = []
-        for (raw, values), pair_id in zip(batch, pair_ids, strict=True):
-            label = normalize_label(values["label"])
-            if label is None:
-                raise InputError(
-                    path, raw.where, "label", f"{values['label']!r} is not A, B or tie (1, 2, 0)"
-                )
-            annotator = str(values["annotator"] or "").strip()
-            if not annotator:
-                raise InputError(path, raw.where, "annotator", "is empty")
-            note = values.get("note")
-            note = None if note in (None, "") else str(note)
-            rows.append({"pair_id": pair_id, "annotator": annotator, "label": label, "note": note})
+        rows = [
+            _human_row(path, raw, values, pair_id)
+            for (raw, values), pair_id in zip(batch, pair_ids, strict=True)
+        ]
         stats.changed += upsert_human_labels(
             session, rows, source="import", reason="labelled via import"
         )
@@ -130,29 +147,45 @@ def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> Non
     upsert_judgments(session, judge_version_id=judge_id, rows=list(rows.values()), actor="import")
 
 
-def _ai_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> dict[str, Any]:
+def _human_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> dict[str, Any]:
+    shown = _text(path, raw, values, "label")  # objects, arrays, bytes: an error here
     label = normalize_label(values["label"])
-    confidence = values.get("confidence")
-    if confidence in (None, ""):
-        confidence = None
-    else:
-        try:
-            confidence = float(confidence)
-        except (TypeError, ValueError):
-            raise InputError(
-                path, raw.where, "confidence", f"{confidence!r} is not a number"
-            ) from None
-        if math.isnan(confidence) or not 0.0 <= confidence <= 1.0:
-            raise InputError(path, raw.where, "confidence", f"{confidence} is not in [0, 1]")
-    raw_text = values.get("raw")
-    row = {"pair_id": pair_id, "raw_output": None if raw_text in (None, "") else str(raw_text)}
     if label is None:
-        original = values["label"]
+        problem = "is empty" if shown is None else f"{shown!r} is not A, B or tie (1, 2, 0)"
+        raise InputError(path, raw.where, "label", problem)
+    annotator = _required(path, raw, values, "annotator")
+    check_length(path, raw.where, "annotator", annotator, ANNOTATOR_MAX)
+    note = _text(path, raw, values, "note")
+    return {"pair_id": pair_id, "annotator": annotator, "label": label, "note": note}
+
+
+def _confidence(path, raw: SourceRecord, value: Any) -> float | None:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    shown = scalar_text(value) or (value if isinstance(value, str) else describe(value))
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InputError(path, raw.where, "confidence", f"{shown} is not a number")
+    try:
+        confidence = float(value)
+    except ValueError:
+        raise InputError(path, raw.where, "confidence", f"{shown!r} is not a number") from None
+    if math.isnan(confidence) or not 0.0 <= confidence <= 1.0:
+        raise InputError(path, raw.where, "confidence", f"{confidence} is not in [0, 1]")
+    return confidence
+
+
+def _ai_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> dict[str, Any]:
+    # The label as text: objects, arrays and bytes are an error here, never stored as a repr.
+    original, _ = cell_text(path, raw.where, "label", values["label"])
+    label = normalize_label(values["label"])
+    confidence = _confidence(path, raw, values.get("confidence"))
+    row = {"pair_id": pair_id, "raw_output": _text(path, raw, values, "raw")}
+    if label is None:
         return {
             **row,
             "label": "invalid",
             "status": "invalid",
-            "raw_output": row["raw_output"] or ("" if original is None else str(original)),
+            "raw_output": row["raw_output"] or original or "",
         }
     p_a = None
     if confidence is not None:

@@ -6,20 +6,21 @@ content hash), which is what makes 100 k pairs a matter of seconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from db.labels import upsert_human_labels
 from db.models import Pair, Prompt, Response
 from db.pair_state import refresh_pair_state
 from db.upsert import chunked
 from pipeline.errors import InputError
-from pipeline.ingest.readers import RecordFile, apply_column_map
+from pipeline.ingest.readers import RecordFile, apply_column_map, batches, progress_bar
 from pipeline.ingest.records import PairRecord, canonical_pair, chosen_rejected_pair, sha256
+from pipeline.ingest.values import SOURCE_MAX, check_option
 
 CHUNK = 2000
 DATASET_ANNOTATOR = "dataset"
@@ -31,12 +32,26 @@ class ImportStats:
     inserted: int = 0
     unchanged: int = 0
     human_labels: int = 0
+    empty_responses: int = 0  # pairs with at least one empty response
+    json_text_values: int = 0  # numbers/booleans in text columns, stored as their JSON text
 
     def summary(self) -> str:
         text = f"{self.read} pairs read: {self.inserted} new, {self.unchanged} already present"
         if self.human_labels:
             text += f"; {self.human_labels} human labels from the dataset"
+        if self.empty_responses:
+            text += f"; {_count(self.empty_responses, 'pair has', 'pairs have')} an empty response"
+        if self.json_text_values:
+            text += "; " + _count(
+                self.json_text_values,
+                "number or boolean in a text column was stored as its JSON text",
+                "numbers or booleans in text columns were stored as their JSON text",
+            )
         return text
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def import_pairs(
@@ -52,13 +67,24 @@ def import_pairs(
     """Read a file of pairs into the database. Raises InputError (naming file, line and column)
     before the caller commits, so bad input writes nothing."""
     file = RecordFile(path)
-    source = source or file.path.name.split(".")[0]
+    option = "--source" if source else "--source (by default the file name)"
+    source = check_option(option, source or file.path.name.split(".")[0], SOURCE_MAX)
     stats = ImportStats()
+    records = _read_pairs(file, column_map or {}, chosen_rejected, seed, stats)
+    with progress_bar(file, "pair", progress) as bar:
+        for batch in batches(records, CHUNK):
+            _write_chunk(session, file.path, batch, source, stats)
+            bar.update(len(batch))
+    return stats
+
+
+def _read_pairs(
+    file: RecordFile, column_map: dict[str, str], chosen_rejected: bool, seed: int, stats
+) -> Iterator[PairRecord]:
+    """The file's pairs, validated; a repeated id with the same content is read once."""
     seen: dict[str, tuple[str, str]] = {}  # external id -> (content hash, where), within the file
-    batch: list[PairRecord] = []
-    bar = tqdm(total=file.total, unit="pair", desc=f"import {file.path.name}", disable=not progress)
     for index, raw in enumerate(file):
-        values = apply_column_map(file, raw, column_map or {}, first=index == 0)
+        values = apply_column_map(file, raw, column_map, first=index == 0)
         if chosen_rejected:
             record = chosen_rejected_pair(file.path, raw.where, values, seed)
         else:
@@ -75,17 +101,10 @@ def import_pairs(
                 )
             continue
         seen[record.external_id] = (content, raw.where)
-        batch.append(record)
         stats.read += 1
-        if len(batch) >= CHUNK:
-            _write_chunk(session, file.path, batch, source, stats)
-            bar.update(len(batch))
-            batch = []
-    if batch:
-        _write_chunk(session, file.path, batch, source, stats)
-        bar.update(len(batch))
-    bar.close()
-    return stats
+        stats.empty_responses += record.has_empty_response
+        stats.json_text_values += record.json_text_values
+        yield record
 
 
 def _write_chunk(
@@ -112,23 +131,27 @@ def _write_chunk(
                 f"id {record.external_id!r} is already in the database with other content",
             )
 
-    prompt_ids = _ensure_prompts(session, {sha256(r.prompt): r.prompt for r in new_records})
+    # Each text hashed once: (prompt, response_a, response_b) hashes per new record.
+    hashes = [(sha256(r.prompt), sha256(r.response_a), sha256(r.response_b)) for r in new_records]
+    prompt_ids = _ensure_prompts(
+        session, {h[0]: r.prompt for r, h in zip(new_records, hashes, strict=True)}
+    )
     wanted = {}
-    for record in new_records:
-        prompt_id = prompt_ids[sha256(record.prompt)]
-        for text in (record.response_a, record.response_b):
-            wanted[(prompt_id, sha256(text))] = text
+    for record, (prompt_hash, a_hash, b_hash) in zip(new_records, hashes, strict=True):
+        prompt_id = prompt_ids[prompt_hash]
+        wanted[(prompt_id, a_hash)] = record.response_a
+        wanted[(prompt_id, b_hash)] = record.response_b
     response_ids = _ensure_responses(session, wanted)
 
     rows = []
-    for record in new_records:
-        prompt_id = prompt_ids[sha256(record.prompt)]
+    for record, (prompt_hash, a_hash, b_hash) in zip(new_records, hashes, strict=True):
+        prompt_id = prompt_ids[prompt_hash]
         rows.append(
             {
                 "external_id": record.external_id,
                 "prompt_id": prompt_id,
-                "response_a_id": response_ids[(prompt_id, sha256(record.response_a))],
-                "response_b_id": response_ids[(prompt_id, sha256(record.response_b))],
+                "response_a_id": response_ids[(prompt_id, a_hash)],
+                "response_b_id": response_ids[(prompt_id, b_hash)],
                 "source": source,
                 "metadata": record.meta,
                 "content_hash": record.content_hash,
