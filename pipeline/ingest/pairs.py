@@ -130,6 +130,8 @@ def _write_chunk(
                 "response_a_id": response_ids[(prompt_id, sha256(record.response_a))],
                 "response_b_id": response_ids[(prompt_id, sha256(record.response_b))],
                 "source": source,
+                "system_a": record.system_a,
+                "system_b": record.system_b,
                 "metadata": record.meta,
                 "content_hash": record.content_hash,
             }

@@ -10,7 +10,8 @@ from typing import Any
 
 from pipeline.errors import InputError
 
-CANONICAL = ("id", "prompt", "response_a", "response_b", "metadata")
+CANONICAL = ("id", "prompt", "response_a", "response_b", "metadata", "system_a", "system_b")
+SYSTEM_MAX_LENGTH = 256
 ASSISTANT_TURN = "\n\nAssistant:"
 
 
@@ -23,10 +24,15 @@ class PairRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     preferred: str | None = None  # "A"/"B" when the file says which one people preferred
     where: str = ""
+    system_a: str | None = None  # which system wrote each response, when the file says
+    system_b: str | None = None
 
     @cached_property
     def content_hash(self) -> str:
-        payload = [self.prompt, self.response_a, self.response_b, self.meta]
+        payload: list[Any] = [self.prompt, self.response_a, self.response_b, self.meta]
+        if self.system_a is not None or self.system_b is not None:
+            # Only then: a pair without systems keeps the hash it had before systems existed.
+            payload.append([self.system_a, self.system_b])
         return sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
 
 
@@ -53,6 +59,21 @@ def _text(path, where: str, values: dict[str, Any], column: str, required: bool 
     if required and not value.strip():
         raise InputError(path, where, column, "is empty")
     return value
+
+
+def _system(path, where: str, values: dict[str, Any], column: str) -> str | None:
+    """An optional system name: a string of at most SYSTEM_MAX_LENGTH characters; blank is none."""
+    value = values.get(column)
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError(path, where, column, f"must be a string, not {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > SYSTEM_MAX_LENGTH:
+        raise InputError(
+            path, where, column, f"is {len(text)} characters long (at most {SYSTEM_MAX_LENGTH})"
+        )
+    return text or None
 
 
 def _metadata(path, where: str, values: dict[str, Any], skip: set[str]) -> dict[str, Any]:
@@ -88,6 +109,8 @@ def canonical_pair(path, where: str, values: dict[str, Any]) -> PairRecord:
         response_b=response_b,
         meta=_metadata(path, where, values, set(CANONICAL)),
         where=where,
+        system_a=_system(path, where, values, "system_a"),
+        system_b=_system(path, where, values, "system_b"),
     )
 
 
