@@ -93,7 +93,11 @@ class Prompt(Base):
 
 class Response(Base):
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("prompt_id", "text_hash"),)
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "text_hash"),
+        # Covering: length statistics read lengths without touching the (long) texts.
+        Index("ix_responses_length", "id", "text_length"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"), index=True)

@@ -33,4 +33,4 @@ def test_init_creates_the_default_sqlite_database(rlaif_home, monkeypatch, cli):
     code, out = cli("init")
     assert code == 0, out
     assert (rlaif_home / "rlaif.db").exists()
-    assert "schema revision 0002" in out
+    assert "schema revision 0005" in out

@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_pairs_system_b", ["system_b"], unique=False)
     with op.batch_alter_table("responses", schema=None) as batch_op:
         batch_op.add_column(sa.Column("text_length", sa.Integer(), nullable=True))
+        batch_op.create_index("ix_responses_length", ["id", "text_length"], unique=False)
     # Existing responses: the same count the model's default gives new ones (characters).
     length = "char_length" if op.get_bind().dialect.name == "postgresql" else "length"
     op.execute(f"UPDATE responses SET text_length = {length}(text)")
@@ -28,6 +29,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("responses", schema=None) as batch_op:
+        batch_op.drop_index("ix_responses_length")
         batch_op.drop_column("text_length")
     with op.batch_alter_table("pairs", schema=None) as batch_op:
         batch_op.drop_index("ix_pairs_system_b")
