@@ -15,10 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from db.models import Judgment, Pair, Response
-from pipeline.evaluation.outcomes import SystemFilter, stream_pairs
+from db.models import Judgment, Pair
+from pipeline.evaluation.outcomes import (
+    SystemFilter,
+    pairs_with_judgments,
+    response_lengths,
+    stream_pairs,
+)
 from pipeline.metrics import human_reference
 
 LENGTH_MARGIN = 30  # characters
@@ -34,6 +39,18 @@ class LengthBias:
     human_picked_longer: int
     human_prefers_longer: float | None
 
+    def as_metrics(self) -> dict[str, int | float | None]:
+        """The fields `rlaif metrics --json` carries for each judge version."""
+        return {
+            "length_margin": LENGTH_MARGIN,
+            "ai_prefers_longer": self.ai_prefers_longer,
+            "ai_length_pairs": self.ai_length_pairs,
+            "ai_picked_longer": self.ai_picked_longer,
+            "human_prefers_longer": self.human_prefers_longer,
+            "human_length_pairs": self.human_length_pairs,
+            "human_picked_longer": self.human_picked_longer,
+        }
+
 
 def _picked_longer(label, diff):
     """SQL: 1 when `label` names the longer response, with diff = len(A) - len(B)."""
@@ -43,37 +60,34 @@ def _picked_longer(label, diff):
     )
 
 
-def _diff():
-    resp_a, resp_b = aliased(Response), aliased(Response)
-    diff = resp_a.text_length - resp_b.text_length
-    return resp_a, resp_b, diff
-
-
 def length_bias(session: Session, judge_ids: Sequence[int]) -> dict[int, LengthBias]:
     """Two aggregate queries: one over judgments (per judge), one over human references."""
-    resp_a, resp_b, diff = _diff()
+    resp_a, resp_b = response_lengths()
+    diff = resp_a.c.text_length - resp_b.c.text_length
     far = func.abs(diff) > LENGTH_MARGIN
-    joined = (
-        select()
-        .select_from(Pair)
-        .join(resp_a, resp_a.id == Pair.response_a_id)
-        .join(resp_b, resp_b.id == Pair.response_b_id)
-    )
     reference = human_reference()
     human_n, human_longer = session.execute(
-        joined.add_columns(func.count(), func.sum(_picked_longer(reference, diff))).where(
-            far, reference.in_(("A", "B"))
+        select(func.count(), func.sum(_picked_longer(reference, diff)))
+        .select_from(
+            Pair.__table__.join(resp_a, resp_a.c.id == Pair.response_a_id).join(
+                resp_b, resp_b.c.id == Pair.response_b_id
+            )
         )
+        .where(far, reference.in_(("A", "B")))
     ).one()
     ai_rows = {}
     if judge_ids:
         query = (
-            joined.add_columns(
+            select(
                 Judgment.judge_version_id,
                 func.count(),
                 func.sum(_picked_longer(Judgment.label, diff)),
             )
-            .join(Judgment, Judgment.pair_id == Pair.id)
+            .select_from(
+                pairs_with_judgments()
+                .join(resp_a, resp_a.c.id == Pair.response_a_id)
+                .join(resp_b, resp_b.c.id == Pair.response_b_id)
+            )
             .where(
                 far,
                 Judgment.judge_version_id.in_(judge_ids),
