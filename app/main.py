@@ -27,6 +27,7 @@ PAGES: list[tuple[str, str, str, str, tuple[str, ...] | None]] = [
     ("Review", "audit", "Spot-check sample", ":material/fact_check:", None),
     ("Data", "browse", "Browse pairs", ":material/table_view:", None),
     ("Audit", "alignment", "Alignment", ":material/monitoring:", None),
+    ("Audit", "win_rates", "Win rates", ":material/leaderboard:", None),
     ("Train", "training", "Training", ":material/model_training:", None),
     ("Admin", "users", "Users", ":material/manage_accounts:", ("admin",)),
 ]
