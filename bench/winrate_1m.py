@@ -136,6 +136,18 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
     print(f"built {n_pairs:,} judged pairs among {SYSTEMS} systems in {seconds:.1f} s")
 
 
+def built(url: str) -> bool:
+    from sqlalchemy import inspect, text
+
+    from db.session import get_engine
+
+    engine = get_engine(url)
+    if "pairs" not in inspect(engine).get_table_names():
+        return False
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM pairs")).scalar() > 0
+
+
 def timed(fn, repeats: int) -> tuple[float, list[float], float]:
     times, cpu = [], []
     for _ in range(repeats):
@@ -167,13 +179,21 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--db", type=Path, help="reuse (or build) the benchmark database here")
+    parser.add_argument(
+        "--url", help="a database URL instead (e.g. an empty PostgreSQL database; built if empty)"
+    )
     parser.add_argument("--out", type=Path, help="also write the figures to this Markdown file")
     args = parser.parse_args()
 
-    path = args.db or Path(tempfile.mkdtemp(prefix="rlaif-bench-winrate-")) / "bench.db"
-    url = f"sqlite:///{path}"
-    if not path.exists():
-        build(url, args.pairs)
+    if args.url:
+        url = args.url
+        if not built(url):
+            build(url, args.pairs)
+    else:
+        path = args.db or Path(tempfile.mkdtemp(prefix="rlaif-bench-winrate-")) / "bench.db"
+        url = f"sqlite:///{path}"
+        if not path.exists():
+            build(url, args.pairs)
 
     from db.session import get_sessionmaker
     from pipeline.evaluation.leaderboard import compute_leaderboard

@@ -173,9 +173,10 @@ def test_ppi_covers_the_truth_with_a_biased_judge():
         labelled = np.zeros(n_pool, dtype=bool)
         labelled[rng.choice(n_pool, n_human, replace=False)] = True
         stream = PairStream(
+            names=("X", "Y"),
             judge_version_id=np.ones(n_pool, dtype=np.int64),
-            system_a=np.array(["X"] * n_pool, dtype=object),
-            system_b=np.array(["Y"] * n_pool, dtype=object),
+            system_a=np.zeros(n_pool, dtype=np.int64),
+            system_b=np.ones(n_pool, dtype=np.int64),
             ai=(soft > 0.5).astype(float),
             soft=soft,
             length_diff=np.zeros(n_pool),

@@ -131,7 +131,9 @@ def outcome_by_length(
 ) -> list[LengthBin]:
     """The AI outcome against the length difference for one comparison, in quantile bins."""
     stream = stream_pairs(session, [judge_version_id], SystemFilter(system, opponent))
-    flip = stream.system_a != system
+    if system not in stream.names:
+        return []
+    flip = stream.system_a != stream.names.index(system)
     ai = np.where(flip, 1.0 - stream.ai, stream.ai)
     human = np.where(flip, 1.0 - stream.human, stream.human)
     diff = np.where(flip, -stream.length_diff, stream.length_diff)

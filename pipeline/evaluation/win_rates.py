@@ -172,8 +172,7 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
 
     if not len(stream.ai):
         return {}
-    codes, names = pd.factorize(np.concatenate([stream.system_a, stream.system_b]), sort=True)
-    code_a, code_b = codes[: len(stream.ai)], codes[len(stream.ai) :]
+    names, code_a, code_b = stream.names, stream.system_a, stream.system_b
     flip = code_a > code_b  # orient every row to the first system in name order
     first, second = np.minimum(code_a, code_b), np.maximum(code_a, code_b)
     k = len(names)
