@@ -86,3 +86,45 @@ def test_signed_out_visitor_sees_nothing(users):
     at = run_page(None)
     assert [w.value for w in at.warning] == ["Please sign in."]
     assert not at.dataframe
+
+
+def test_alignment_page_shows_the_length_bias_of_metrics(sqlite_url, cli):
+    import json
+
+    from factories import judge_pair, label_pair, make_judge, make_pair
+
+    from db.session import get_sessionmaker
+
+    short, long_ = "short", "a much longer answer than the other one, by far"
+    with get_sessionmaker(sqlite_url)() as session:
+        judge = make_judge(session, "j1")
+        for i, (a, b, ai, human) in enumerate(
+            [(long_, short, "A", "B"), (short, long_, "B", "B"), (short, long_, "A", None)]
+        ):
+            pair = make_pair(session, f"l{i}", prompt=f"q{i}", response_a=a, response_b=b)
+            judge_pair(session, judge, pair, ai)
+            if human:
+                label_pair(session, pair, "ann", human)
+        session.commit()
+    with session_scope(sqlite_url) as session:
+        viewer = auth.AuthUser.of(
+            auth.create_user(session, username="vic", password="password-123", role="viewer")
+        )
+    code, out = cli("metrics", "--json")
+    [metrics] = json.loads(out)
+    assert (metrics["ai_picked_longer"], metrics["ai_length_pairs"]) == (2, 3)
+    assert (metrics["human_picked_longer"], metrics["human_length_pairs"]) == (1, 2)
+
+    import streamlit as st
+
+    st.cache_data.clear()
+    page = PAGE.parent / "alignment.py"
+    at = AppTest.from_file(str(page), default_timeout=60)
+    at.session_state["auth_user"] = viewer
+    at.run()
+    assert not at.exception, at.exception
+    [table] = [d.value for d in at.dataframe if "ai_prefers_longer" in d.value.columns]
+    row = table.set_index("judge").loc["j1"]
+    assert row["ai_prefers_longer"] == metrics["ai_prefers_longer"] == pytest.approx(2 / 3)
+    assert row["human_prefers_longer"] == metrics["human_prefers_longer"] == 0.5
+    assert "Download length_bias.csv" in {b.proto.label for b in at.get("download_button")}

@@ -248,6 +248,47 @@ st.caption("`agreement_common`: on the pairs every listed version judged, a like
 st.dataframe(versions, hide_index=True, key="al_versions")
 download(versions, "agreement_by_version")
 
+# --- length bias ----------------------------------------------------------------------------
+st.header("Length bias")
+st.caption(
+    "Among pairs whose responses differ by more than 30 characters (non-tie labels only): how "
+    "often the longer response was preferred, by the judge and by people (AlpacaEval's "
+    "P(prefer longer)). A judge that prefers length more than people do is the first sign of "
+    "specification gaming. Per system pair: the Win rates page."
+)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_length_bias(url: str, ids: tuple[int, ...]) -> list[dict]:
+    from dataclasses import asdict
+
+    from pipeline.evaluation.length_bias import length_bias
+
+    with session_scope(url) as session:
+        return [asdict(row) for row in length_bias(session, list(ids)).values()]
+
+
+names_by_id = {judge_id: name for name, judge_id in judge_ids.items()}
+length_df = pd.DataFrame(load_length_bias(url, tuple(judge_ids.values())))
+length_df.insert(0, "judge", length_df["judge_version_id"].map(names_by_id))
+st.dataframe(length_df.drop(columns=["judge_version_id"]), hide_index=True, key="al_length_bias")
+shares = length_df.melt(
+    id_vars=["judge"], value_vars=["ai_prefers_longer", "human_prefers_longer"], var_name="by"
+).dropna()
+if not shares.empty:
+    st.altair_chart(
+        alt.Chart(shares)
+        .mark_bar()
+        .encode(
+            x=alt.X("by:N", title=None),
+            y=alt.Y("value:Q", title="share preferring the longer", scale=alt.Scale(domain=[0, 1])),
+            color="by:N",
+            column=alt.Column("judge:N", title=None),
+        )
+        .properties(width=160, height=220),
+    )
+download(length_df, "length_bias")
+
 # --- PPI ------------------------------------------------------------------------------------
 st.header("Share of pairs where A is preferred")
 st.caption(
