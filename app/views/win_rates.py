@@ -109,7 +109,16 @@ for d in board.adjacent_disagreements:
 leaderboard = interval_columns(
     pd.DataFrame([asdict(e) for e in board.systems]), "ai_interval", "human_interval"
 )
-st.dataframe(leaderboard, hide_index=True, key="wr_leaderboard")
+st.dataframe(
+    leaderboard,
+    hide_index=True,
+    key="wr_leaderboard",
+    column_config={
+        column: st.column_config.NumberColumn(format="%.3f")
+        for column in leaderboard.columns
+        if column.endswith(("strength", "_low", "_high", "field"))
+    },
+)
 bars = pd.concat(
     [
         leaderboard.assign(
@@ -135,7 +144,7 @@ st.altair_chart(
         + base.mark_point(filled=True, size=70).encode(
             x="strength:Q", tooltip=["system", "source", "strength", "low", "high"]
         )
-    ).properties(height=max(120, 38 * len(order)))
+    ).properties(height=max(160, 60 * len(order)))
 )
 download(leaderboard, "leaderboard")
 
@@ -206,7 +215,11 @@ estimates = pd.DataFrame(
 )
 shown = estimates.dropna(subset=["win_rate"])
 if not shown.empty:
-    base = alt.Chart(shown).encode(y=alt.Y("estimate:N", sort=None, title=None), color="estimate:N")
+    names = list(estimates["estimate"])
+    base = alt.Chart(shown).encode(
+        y=alt.Y("estimate:N", sort=names, title=None),
+        color=alt.Color("estimate:N", sort=names, legend=None),
+    )
     st.altair_chart(
         (
             base.mark_rule(size=3).encode(
