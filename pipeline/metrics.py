@@ -239,8 +239,6 @@ def _empty_confusion() -> dict[str, dict[str, int]]:
 
 def compute_metrics(session: Session, judge_names: Sequence[str] | None = None) -> list[dict]:
     """One dict per judge version (oldest first); see the module docstring for definitions."""
-    from pipeline.evaluation.length_bias import length_bias
-
     judges = resolve_judges(session, judge_names)
     ids = [judge.id for judge in judges]
     if not judges:
@@ -248,7 +246,14 @@ def compute_metrics(session: Session, judge_names: Sequence[str] | None = None) 
     results = metrics_from(
         judges, pool_counts(session), judgment_totals(session, ids), reference_rows(session, ids)
     )
-    bias = length_bias(session, ids)
+    return with_length_bias(session, results)
+
+
+def with_length_bias(session: Session, results: list[dict]) -> list[dict]:
+    """Add the judge's length bias (pipeline/evaluation/length_bias.py) to each result."""
+    from pipeline.evaluation.length_bias import length_bias
+
+    bias = length_bias(session, [result["judge_version_id"] for result in results])
     for result in results:
         result.update(bias[result["judge_version_id"]].as_metrics())
     return results

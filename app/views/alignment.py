@@ -256,22 +256,15 @@ st.caption(
     "P(prefer longer)). A judge that prefers length more than people do is the first sign of "
     "specification gaming. Per system pair: the Win rates page."
 )
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def load_length_bias(url: str, ids: tuple[int, ...]) -> list[dict]:
-    from dataclasses import asdict
-
-    from pipeline.evaluation.length_bias import length_bias
-
-    with session_scope(url) as session:
-        return [asdict(row) for row in length_bias(session, list(ids)).values()]
-
-
-names_by_id = {judge_id: name for name, judge_id in judge_ids.items()}
-length_df = pd.DataFrame(load_length_bias(url, tuple(judge_ids.values())))
-length_df.insert(0, "judge", length_df["judge_version_id"].map(names_by_id))
-st.dataframe(length_df.drop(columns=["judge_version_id"]), hide_index=True, key="al_length_bias")
+length_columns = [
+    f"{who}_{what}"
+    for who in ("ai", "human")
+    for what in ("prefers_longer", "picked_longer", "length_pairs")
+]
+length_df = pd.DataFrame(
+    [{"judge": m["judge"], **{k: m[k] for k in length_columns}} for m in report.metrics]
+)
+st.dataframe(length_df, hide_index=True, key="al_length_bias")
 shares = length_df.melt(
     id_vars=["judge"], value_vars=["ai_prefers_longer", "human_prefers_longer"], var_name="by"
 ).dropna()
