@@ -29,6 +29,7 @@ PAGES: list[tuple[str, str, str, tuple[str, ...] | None]] = [
     ("Review", "audit", "Spot-check sample", None),
     ("Data", "browse", "Browse pairs", None),
     ("Audit", "alignment", "Alignment", None),
+    ("Audit", "win_rates", "Win rates", None),
     ("Train", "training", "Training", None),
     ("Admin", "users", "Users", ("admin",)),
 ]

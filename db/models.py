@@ -55,6 +55,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+SYSTEM_MAX_LENGTH = 256
+
+
+def _text_length(context) -> int:
+    """Default of Response.text_length: the text's length in characters (code points, as
+    SQLite's length() and PostgreSQL's char_length() count them). Runs for ORM and Core
+    inserts alike, one row at a time in an executemany."""
+    return len(context.get_current_parameters()["text"])
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -113,12 +123,19 @@ class Prompt(Base):
 
 class Response(Base):
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("prompt_id", "text_hash"),)
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "text_hash"),
+        # Covering: length statistics read lengths without touching the (long) texts.
+        Index("ix_responses_length", "id", "text_length"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     text_hash: Mapped[str] = mapped_column(String(64))
+    # Characters, filled on insert: length statistics (the judge's length bias, the
+    # length-controlled win rate) read this instead of every response's text.
+    text_length: Mapped[int | None] = mapped_column(Integer, default=_text_length)
     # Set for generated responses: which policy sampled it, and how.
     policy_id: Mapped[str | None] = mapped_column(String(512))
     generation_params: Mapped[dict[str, Any] | None]
@@ -131,6 +148,9 @@ class Pair(Base):
         # The review queue: "no human label yet" first, then tier, then lowest confidence.
         Index("ix_pairs_queue", "human_label_count", "queue_tier", "min_confidence"),
         Index("ix_pairs_source_created", "source", "id"),
+        # Win rates group by the ordered system pair; browse filters by either slot.
+        Index("ix_pairs_systems", "system_a", "system_b"),
+        Index("ix_pairs_system_b", "system_b"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -139,6 +159,9 @@ class Pair(Base):
     response_a_id: Mapped[int] = mapped_column(ForeignKey("responses.id"))
     response_b_id: Mapped[int] = mapped_column(ForeignKey("responses.id"))
     source: Mapped[str] = mapped_column(String(128), default="default")
+    # Which system (model, policy) wrote each response; optional. Win rates use pairs with both.
+    system_a: Mapped[str | None] = mapped_column(String(SYSTEM_MAX_LENGTH))
+    system_b: Mapped[str | None] = mapped_column(String(SYSTEM_MAX_LENGTH))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     # sha256 of prompt + both responses + metadata: re-import with other content is an error.
     content_hash: Mapped[str] = mapped_column(String(64))

@@ -39,6 +39,7 @@ from pipeline.metrics import (
     pool_counts,
     reference_rows,
     resolve_judges,
+    with_length_bias,
 )
 
 # --- reliability diagram --------------------------------------------------------------------
@@ -279,7 +280,9 @@ def alignment_report(
     for judge_id, scan in pool.items():
         for group in scan.groups:
             totals[(judge_id, group.status, group.label)] += group.n
-    metrics = metrics_from(judges, pool_counts(session), totals, references)
+    metrics = with_length_bias(
+        session, metrics_from(judges, pool_counts(session), totals, references)
+    )
     by_judge: dict[int, list[ReferenceRow]] = {i: [] for i in ids}
     for row in references:
         by_judge[row.judge_version_id].append(row)

@@ -13,6 +13,7 @@ from pipeline.commands import (
     app_cmds,
     argilla_cmds,
     data_cmds,
+    evaluation_cmds,
     judge_cmds,
     metrics_cmds,
     train_cmds,
@@ -26,7 +27,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (data_cmds, judge_cmds, metrics_cmds, app_cmds, argilla_cmds, train_cmds):
+for module in (
+    data_cmds,
+    judge_cmds,
+    metrics_cmds,
+    evaluation_cmds,
+    app_cmds,
+    argilla_cmds,
+    train_cmds,
+):
     module.register(app)
 
 

@@ -163,7 +163,16 @@ def _store_chunk(url, chunk, texts, params, policy_id, stored_params, pair_sourc
                 if samples[i] == samples[j]:
                     continue
                 meta = {"policy": policy_id, "sample_indices": [i, j]}
-                record = PairRecord("", prompt.text, samples[i], samples[j], meta)
+                # Both responses come from the policy: a self-comparison (win rate 0.5).
+                record = PairRecord(
+                    "",
+                    prompt.text,
+                    samples[i],
+                    samples[j],
+                    meta,
+                    system_a=policy_id,
+                    system_b=policy_id,
+                )
                 pair_rows.append(
                     {
                         "external_id": pair_external_id(
@@ -173,6 +182,8 @@ def _store_chunk(url, chunk, texts, params, policy_id, stored_params, pair_sourc
                         "response_a_id": ids[(prompt.id, sha256(samples[i]))],
                         "response_b_id": ids[(prompt.id, sha256(samples[j]))],
                         "source": pair_source,
+                        "system_a": policy_id,
+                        "system_b": policy_id,
                         "meta": meta,
                         "content_hash": record.content_hash,
                     }

@@ -115,7 +115,9 @@ def pending_pair_ids(
         Judgment.judge_version_id == judge_version_id,
         Judgment.status.in_(("ok", "invalid")),
     )
-    query = select(Pair.id).where(~done).order_by(Pair.id)
+    # Two identical responses are a tie by construction: never worth a judge call.
+    query = select(Pair.id).where(~done, Pair.response_a_id != Pair.response_b_id)
+    query = query.order_by(Pair.id)
     if source is not None:
         query = query.where(Pair.source == source)
     if pair_ids is None:

@@ -13,6 +13,11 @@ otherwise (the judge answered, but not with a label). Invalid and failed judgmen
 dropped: they are counted in `ai_invalid` / `ai_failed` (on human-referenced pairs) and in the
 totals.
 
+The judge's length bias (pipeline/evaluation/length_bias.py): `ai_prefers_longer` is the share
+of valid non-tie AI labels, on pairs whose responses differ by more than 30 characters, that
+picked the longer response; `human_prefers_longer` the same for the human reference; with the
+counts (`ai_length_pairs`, `ai_picked_longer`, `human_length_pairs`, `human_picked_longer`).
+
 Identities per judge version:
     human_consensus_pairs = pairs_compared + ai_invalid + ai_failed + not_judged
     agreement             = trace(confusion) / pairs_compared
@@ -238,9 +243,20 @@ def compute_metrics(session: Session, judge_names: Sequence[str] | None = None) 
     ids = [judge.id for judge in judges]
     if not judges:
         return []
-    return metrics_from(
+    results = metrics_from(
         judges, pool_counts(session), judgment_totals(session, ids), reference_rows(session, ids)
     )
+    return with_length_bias(session, results)
+
+
+def with_length_bias(session: Session, results: list[dict]) -> list[dict]:
+    """Add the judge's length bias (pipeline/evaluation/length_bias.py) to each result."""
+    from pipeline.evaluation.length_bias import length_bias
+
+    bias = length_bias(session, [result["judge_version_id"] for result in results])
+    for result in results:
+        result.update(bias[result["judge_version_id"]].as_metrics())
+    return results
 
 
 def metrics_from(

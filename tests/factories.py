@@ -19,6 +19,8 @@ def make_pair(
     response_b: str | None = None,
     source: str = "test",
     meta: dict[str, Any] | None = None,
+    system_a: str | None = None,
+    system_b: str | None = None,
 ) -> Pair:
     prompt_row = session.query(Prompt).filter_by(text_hash=sha256(prompt)).one_or_none()
     if prompt_row is None:
@@ -27,16 +29,24 @@ def make_pair(
         session.flush()
     responses = []
     for text in (response_a or f"{external_id} answer A", response_b or f"{external_id} answer B"):
-        row = Response(prompt_id=prompt_row.id, text=text, text_hash=sha256(text))
-        session.add(row)
+        row = (
+            session.query(Response)
+            .filter_by(prompt_id=prompt_row.id, text_hash=sha256(text))
+            .one_or_none()
+        )  # two identical texts are one response row, as the importer stores them
+        if row is None:
+            row = Response(prompt_id=prompt_row.id, text=text, text_hash=sha256(text))
+            session.add(row)
+            session.flush()
         responses.append(row)
-    session.flush()
     pair = Pair(
         external_id=external_id,
         prompt_id=prompt_row.id,
         response_a_id=responses[0].id,
         response_b_id=responses[1].id,
         source=source,
+        system_a=system_a,
+        system_b=system_b,
         meta=meta or {},
         content_hash=sha256(external_id),
     )

@@ -14,7 +14,7 @@ import uuid
 
 import httpx
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pairs
+from factories import judge_pair, label_pair, make_judge, make_pair, make_pairs
 from sqlalchemy import func, select
 
 from db.models import HumanLabel, LabelAudit, SyncRun
@@ -444,3 +444,28 @@ def test_not_configured_is_one_line(cli, sqlite_url, monkeypatch):
         "error: Argilla is not configured: set ARGILLA_API_URL and ARGILLA_API_KEY "
         "(`rlaif argilla serve` starts a local server and prints them)"
     ]
+
+
+def test_push_to_argilla_carries_systems(config, argilla_server, session):
+    """A real Argilla server: a dataset created before systems existed gets the two metadata
+    properties on the next push, and the records carry them."""
+    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla_sync.connection import connect
+
+    bare = make_pair(session, "old")
+    session.commit()
+    argilla_sync.push(config)  # an existing dataset
+    dataset = connect(config).datasets(name=config.dataset, workspace=config.workspace)
+    for name in ("system_a", "system_b"):  # as if created before systems existed
+        dataset.settings.metadata[name].delete()
+    dataset = connect(config).datasets(name=config.dataset, workspace=config.workspace)
+    assert not {m.name for m in dataset.settings.metadata} & {"system_a", "system_b"}
+
+    pair = make_pair(session, "new", system_a="model-x", system_b="model-y")
+    session.commit()
+    result = argilla_sync.push(config)
+    assert result.pushed == 1  # only the new pair: the old record did not change
+    records = records_by_external_id(argilla_server, config.dataset)
+    assert records[f"pair-{pair.id}"]["metadata"]["system_a"] == "model-x"
+    assert records[f"pair-{pair.id}"]["metadata"]["system_b"] == "model-y"
+    assert "system_a" not in records[f"pair-{bare.id}"]["metadata"]

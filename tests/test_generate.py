@@ -37,6 +37,8 @@ def test_generate_forms_pairs_and_is_idempotent(session, tiny_lm, cli):
                 "seed": 1,
             }
         assert pair.response_a_id != pair.response_b_id
+        # Both responses come from the policy: a self-comparison of its policy id.
+        assert pair.system_a == pair.system_b == pair.response_a.policy_id
         assert pair.prompt.text in {"explain why the answer is good", "which response is better"}
         i, j = pair.meta["sample_indices"]
         expected = pair_external_id(

@@ -255,6 +255,40 @@ st.caption("`agreement_common`: on the pairs every listed version judged, a like
 st.dataframe(versions, hide_index=True, key="al_versions")
 download(versions, "agreement_by_version")
 
+# --- length bias ----------------------------------------------------------------------------
+st.header("Length bias")
+st.caption(
+    "Among pairs whose responses differ by more than 30 characters (non-tie labels only): how "
+    "often the longer response was preferred, by the judge and by people (AlpacaEval's "
+    "P(prefer longer)). A judge that prefers length more than people do is the first sign of "
+    "specification gaming. Per system pair: the Win rates page."
+)
+length_columns = [
+    f"{who}_{what}"
+    for who in ("ai", "human")
+    for what in ("prefers_longer", "picked_longer", "length_pairs")
+]
+length_df = pd.DataFrame(
+    [{"judge": m["judge"], **{k: m[k] for k in length_columns}} for m in report.metrics]
+)
+st.dataframe(length_df, hide_index=True, key="al_length_bias")
+shares = length_df.melt(
+    id_vars=["judge"], value_vars=["ai_prefers_longer", "human_prefers_longer"], var_name="by"
+).dropna()
+if not shares.empty:
+    st.altair_chart(
+        alt.Chart(shares)
+        .mark_bar()
+        .encode(
+            x=alt.X("by:N", title=None),
+            y=alt.Y("value:Q", title="share preferring the longer", scale=alt.Scale(domain=[0, 1])),
+            color="by:N",
+            column=alt.Column("judge:N", title=None),
+        )
+        .properties(width=160, height=220),
+    )
+download(length_df, "length_bias")
+
 # --- PPI ------------------------------------------------------------------------------------
 st.header("Share of pairs where A is preferred")
 st.caption(

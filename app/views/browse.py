@@ -19,6 +19,7 @@ st.title("Browse pairs")
 
 with session_scope() as session:
     choices = filter_choices(session)
+    systems = browse.system_choices(session)
 judges = dict(choices["judges"])
 
 with st.expander("Search, filter and sort", expanded=True):
@@ -48,9 +49,15 @@ with st.expander("Search, filter and sort", expanded=True):
     flag = cols[2].selectbox("Flags", ["any", "swap-inconsistent", "overridden"], key="browse_flag")
     lo, hi = cols[3].slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05, key="browse_conf")
     page_size = cols[4].selectbox("Rows per page", [25, 50, 100, 200], index=1, key="browse_size")
-    cols = st.columns(2)
+    cols = st.columns([2, 2, 2])
     meta_key = cols[0].text_input("Metadata field", key="browse_meta_key").strip()
     meta_value = cols[1].text_input("equals", key="browse_meta_value")
+    system = cols[2].selectbox(
+        "System (either response)",
+        [None, *systems],
+        format_func=lambda s: s or "any",
+        key="browse_system",
+    )
 
 filters = browse.BrowseFilters(
     text=text or None,
@@ -64,6 +71,7 @@ filters = browse.BrowseFilters(
     max_confidence=hi if hi < 1.0 else None,
     meta_key=meta_key or None,
     meta_value=meta_value if meta_key else None,
+    system=system,
 )
 # A new query starts at page 1.
 query_id = repr((filters, sort, page_size))
@@ -84,6 +92,8 @@ frame = pd.DataFrame(
             "id": r.pair_id,
             "external id": r.external_id,
             "source": r.source,
+            "system A": r.system_a,
+            "system B": r.system_b,
             "prompt": r.prompt,
             "AI labels": r.ai_labels,
             "human labels": r.human_labels,

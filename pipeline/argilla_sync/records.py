@@ -45,6 +45,25 @@ def pair_id_of(record_external_id: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def system_properties() -> list[rg.TermsMetadataProperty]:
+    """Which system wrote each response (absent when the pair does not say)."""
+    return [
+        rg.TermsMetadataProperty(name="system_a", title="System of response A"),
+        rg.TermsMetadataProperty(name="system_b", title="System of response B"),
+    ]
+
+
+def add_missing_system_properties(dataset: rg.Dataset) -> None:
+    """A dataset created before systems existed gets their metadata properties (it accepts no
+    extra metadata, so records carrying systems would be refused)."""
+    names = {prop.name for prop in dataset.settings.metadata}
+    missing = [prop for prop in system_properties() if prop.name not in names]
+    for prop in missing:
+        dataset.settings.metadata.add(prop)
+    if missing:
+        dataset.update()
+
+
 def dataset_settings() -> rg.Settings:
     return rg.Settings(
         guidelines="Which response is better? A, B, or tie. The suggestion is the AI judge's "
@@ -64,6 +83,7 @@ def dataset_settings() -> rg.Settings:
             rg.TermsMetadataProperty(name="swap_inconsistent", title="Swap-inconsistent"),
             rg.TermsMetadataProperty(name="source", title="Source"),
             rg.TermsMetadataProperty(name="queue_reason", title="Queue reason"),
+            *system_properties(),
         ],
         allow_extra_metadata=False,
     )
@@ -80,6 +100,10 @@ def record_content(
         "source": pair.source,
         "queue_reason": REVIEWED if reviewed else QUEUE_REASONS.get(pair.queue_tier, "unjudged"),
     }
+    # Only when set: a pair without systems keeps the record (and hash) it had before.
+    for slot, system in (("system_a", pair.system_a), ("system_b", pair.system_b)):
+        if system is not None:
+            metadata[slot] = system
     suggestion = None
     if judgment is not None:
         metadata["swap_inconsistent"] = "yes" if judgment.swap_inconsistent else "no"

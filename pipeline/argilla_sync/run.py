@@ -58,6 +58,7 @@ from pipeline.argilla_sync.connection import (
 from pipeline.argilla_sync.records import (
     NOTE_QUESTION,
     QUESTION,
+    add_missing_system_properties,
     content_hash,
     dataset_settings,
     pair_id_of,
@@ -90,6 +91,7 @@ def _get_or_create_dataset(client: rg.Argilla, config: ArgillaConfig) -> tuple[r
             f"Argilla dataset {config.dataset!r} in workspace {config.workspace!r} exists with "
             "other fields or questions; choose another name with --dataset"
         )
+    add_missing_system_properties(dataset)
     return dataset, created
 
 

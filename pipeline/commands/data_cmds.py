@@ -48,7 +48,8 @@ def import_pairs_command(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
 ) -> None:
-    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata."""
+    """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata,
+    system_a, system_b (optional: which system wrote each response)."""
     from db.session import run_transaction
     from pipeline.ingest.pairs import import_pairs
     from pipeline.ingest.readers import parse_column_map

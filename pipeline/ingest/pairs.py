@@ -153,6 +153,8 @@ def _write_chunk(
                 "response_a_id": response_ids[(prompt_id, a_hash)],
                 "response_b_id": response_ids[(prompt_id, b_hash)],
                 "source": source,
+                "system_a": record.system_a,
+                "system_b": record.system_b,
                 "metadata": record.meta,
                 "content_hash": record.content_hash,
             }

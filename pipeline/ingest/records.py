@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.errors import InputError
 from pipeline.ingest.values import (
     EXTERNAL_ID_MAX,
+    SYSTEM_MAX,
     cell_text,
     check_length,
     describe,
@@ -34,7 +35,9 @@ PAIR_TEXT_COLUMNS = (
     TextColumn("response_a"),
     TextColumn("response_b"),
 )
-CANONICAL = ("id", *(column.name for column in PAIR_TEXT_COLUMNS), "metadata")
+# Which system wrote each response (optional): names for win rates, at most SYSTEM_MAX chars.
+SYSTEM_COLUMNS = ("system_a", "system_b")
+CANONICAL = ("id", *(column.name for column in PAIR_TEXT_COLUMNS), "metadata", *SYSTEM_COLUMNS)
 _CANONICAL = frozenset(CANONICAL)
 _NEVER_EMPTY = tuple(column.name for column in PAIR_TEXT_COLUMNS if not column.may_be_empty)
 _CHOSEN_REJECTED = frozenset(("id", "prompt", "chosen", "rejected", "metadata"))
@@ -52,11 +55,16 @@ class PairRecord:
     where: str = ""
     json_text_values: int = 0  # numbers/booleans in text columns, stored as their JSON text
 
+    system_a: str | None = None  # which system wrote each response, when the file says
+    system_b: str | None = None
+
     @cached_property
     def content_hash(self) -> str:
         # A new optional column must join the payload only when set, or every stored hash
         # (and so every re-import) changes.
-        payload = [self.prompt, self.response_a, self.response_b, self.meta]
+        payload: list[Any] = [self.prompt, self.response_a, self.response_b, self.meta]
+        if self.system_a is not None or self.system_b is not None:
+            payload.append([self.system_a, self.system_b])
         return sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
 
     @property
@@ -114,6 +122,14 @@ def _not_blank(path, where: str, texts: dict[str, str]) -> None:
         raise InputError(path, where, None, f"{', '.join(texts)} are all empty (a blank row?)")
 
 
+def _system(path, where: str, values: dict[str, Any], column: str) -> str | None:
+    """An optional system name: text of at most SYSTEM_MAX characters; blank is none."""
+    text, _ = cell_text(path, where, column, values.get(column))
+    text = (text or "").strip()
+    check_length(path, where, column, text, SYSTEM_MAX)
+    return text or None
+
+
 def _metadata(path, where: str, values: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
     meta = values.get("metadata")
     if meta is None or (isinstance(meta, float) and meta != meta):  # None or NaN
@@ -162,6 +178,8 @@ def canonical_pair(path, where: str, values: dict[str, Any]) -> PairRecord:
         meta=_metadata(path, where, values, _CANONICAL),
         where=where,
         json_text_values=converted,
+        system_a=_system(path, where, values, "system_a"),
+        system_b=_system(path, where, values, "system_b"),
     )
 
 

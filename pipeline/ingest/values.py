@@ -25,6 +25,7 @@ def _length(column: Any) -> int:
 
 EXTERNAL_ID_MAX = _length(Pair.external_id)
 SOURCE_MAX = _length(Pair.source)
+SYSTEM_MAX = _length(Pair.system_a)
 ANNOTATOR_MAX = _length(HumanLabel.annotator)
 # get_or_create_judge_version may add "@" and 8 fingerprint characters to a taken name, and the
 # audit log's actor is "import:<name>".

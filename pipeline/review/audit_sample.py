@@ -74,28 +74,37 @@ def draw_audit_sample(
     size: int,
     seed: int,
     name: str | None = None,
+    comparison: tuple[str, str] | None = None,
 ) -> AuditSample:
-    """Draw and store a sample of `size` pairs judged by `judge_version_id`. Same seed, same
-    judgments -> same sample."""
+    """Draw and store a sample of `size` pairs judged by `judge_version_id` (only pairs between
+    the two systems of `comparison`, either slot, when given). Same seed, same judgments ->
+    same sample."""
     authorize(session, user, *WRITE_ROLES)
     if not 1 <= size <= MAX_SAMPLE:
         raise UserError(f"the sample size must be 1..{MAX_SAMPLE:,}")
     judge = session.get(JudgeVersion, judge_version_id)
     if judge is None:
         raise UserError(f"no judge version with id {judge_version_id}")
-    name = (name or "").strip() or f"{judge.name} n={size} seed={seed}"
+    scope = f" {comparison[0]} vs {comparison[1]}" if comparison else ""
+    name = (name or "").strip() or f"{judge.name}{scope} n={size} seed={seed}"
     if session.scalar(select(AuditSample.id).where(AuditSample.name == name)) is not None:
         raise UserError(f"a sample named {name!r} already exists")
     by_stratum: dict[int, list[int]] = {}
-    rows = session.execute(
-        select(Judgment.pair_id, Judgment.confidence, Judgment.status)
-        .where(Judgment.judge_version_id == judge_version_id)
-        .order_by(Judgment.pair_id)
+    query = select(Judgment.pair_id, Judgment.confidence, Judgment.status).where(
+        Judgment.judge_version_id == judge_version_id
     )
+    if comparison:
+        first, second = comparison
+        query = query.join(Pair, Pair.id == Judgment.pair_id).where(
+            ((Pair.system_a == first) & (Pair.system_b == second))
+            | ((Pair.system_a == second) & (Pair.system_b == first))
+        )
+    rows = session.execute(query.order_by(Judgment.pair_id))
     for pair_id, confidence, status in rows:
         by_stratum.setdefault(stratum_of(confidence, status), []).append(pair_id)
     if not by_stratum:
-        raise UserError(f"judge {judge.name} has judged no pairs yet")
+        between = f" between {comparison[0]} and {comparison[1]}" if comparison else ""
+        raise UserError(f"judge {judge.name} has judged no pairs{between} yet")
     alloc = allocate({h: len(ids) for h, ids in by_stratum.items()}, size)
     rng = random.Random(seed)
     sample = AuditSample(

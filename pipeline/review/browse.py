@@ -46,6 +46,7 @@ class BrowseFilters:
     max_confidence: float | None = None
     meta_key: str | None = None
     meta_value: str | None = None
+    system: str | None = None  # pairs where this system wrote either response
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class BrowseRow:
     override_label: str | None
     min_confidence: float | None
     swap_inconsistent: bool
+    system_a: str | None = None
+    system_b: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class PairDetail:
 def _apply(query: Select, filters: BrowseFilters, search=None) -> Select:
     if filters.source:
         query = query.where(Pair.source == filters.source)
+    if filters.system:
+        query = query.where(or_(Pair.system_a == filters.system, Pair.system_b == filters.system))
     if filters.meta_key:
         query = query.where(Pair.meta[filters.meta_key].as_string() == (filters.meta_value or ""))
     if filters.human == "labelled":
@@ -183,7 +188,10 @@ def browse(
     total = session.scalar(select(func.count()).select_from(capped))
     views = {v.pair_id: v for v in load_pairs(session, ids)}
     humans: dict[int, list[str]] = {}
+    systems: dict[int, tuple[str | None, str | None]] = {}
     if ids:
+        query = select(Pair.id, Pair.system_a, Pair.system_b).where(Pair.id.in_(ids))
+        systems = {pair_id: (a, b) for pair_id, a, b in session.execute(query)}
         for pair_id, annotator, label in session.execute(
             select(HumanLabel.pair_id, HumanLabel.annotator, HumanLabel.label)
             .where(HumanLabel.pair_id.in_(ids))
@@ -208,6 +216,8 @@ def browse(
                 override_label=view.override_label,
                 min_confidence=view.min_confidence,
                 swap_inconsistent=view.queue_tier == 0,
+                system_a=systems[pair_id][0],
+                system_b=systems[pair_id][1],
             )
         )
     return BrowsePage(rows=rows, page=page, page_size=page_size, total=total, has_next=has_next)
@@ -268,3 +278,11 @@ def override(
 
 def judge_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(JudgeVersion.id, JudgeVersion.name)).all())
+
+
+def system_choices(session: Session, limit: int = 500) -> list[str]:
+    """Every system named on a pair (either slot), for the filter widget; via the indexes."""
+    first = select(Pair.system_a.label("system")).where(Pair.system_a.is_not(None)).distinct()
+    second = select(Pair.system_b.label("system")).where(Pair.system_b.is_not(None)).distinct()
+    union = first.union(second).subquery()
+    return list(session.scalars(select(union.c.system).order_by(union.c.system).limit(limit)))
