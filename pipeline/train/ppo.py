@@ -37,6 +37,7 @@ from pipeline.train.common import (
     use_distinct_pad_token,
     write_json,
 )
+from pipeline.train.monitors import PpoMonitor, RolloutCapture, build_probe_judge, strip_response
 from pipeline.train.ppo_config import PpoRunConfig
 
 TextScorer = Callable[[Sequence[str], Sequence[str]], list[float]]
@@ -122,9 +123,33 @@ class RewardModelTextScorer:
 
 
 class RlaifPPOTrainer(PPOTrainer):
-    """PPOTrainer that also writes its sample completions to samples.jsonl (for the app)."""
+    """PPOTrainer that also writes its sample completions to samples.jsonl (for the app), and
+    adds the reward-hacking / collapse monitors (pipeline/train/monitors.py) to its logs."""
 
     samples_path: Path | None = None
+    monitor: PpoMonitor | None = None
+
+    def add_monitor(self, *, reward_is_model: bool, judge=None) -> None:
+        capture = RolloutCapture(self.reward_model, self.stop_token_id)
+        self.monitor = PpoMonitor(capture, reward_is_model=reward_is_model, judge=judge)
+
+    def train(self):
+        if self.monitor is None:
+            return super().train()
+        self.generate_completions(sampling=True)  # the probe's start: policy == reference
+        plain = self.dataloader
+        self.dataloader = self.monitor.capture.wrap_dataloader(plain)
+        try:
+            return super().train()
+        finally:
+            self.dataloader = plain
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.monitor is not None and "objective/kl" in logs:  # one PPO update's log
+            logs.update(self.monitor.step_metrics(self.accelerator, self.state.global_step))
+            for warning in self.monitor.new_warnings():
+                self.accelerator.print(f"WARNING: {warning.text}", flush=True)
+        super().log(logs, start_time)
 
     @torch.no_grad()
     def generate_completions(self, sampling: bool = False) -> None:
@@ -132,7 +157,10 @@ class RlaifPPOTrainer(PPOTrainer):
             return
         from transformers import GenerationConfig
 
+        if self.monitor is not None:
+            self.monitor.capture.active = False  # the eval rollouts are not training samples
         pad_id, rows = self.processing_class.pad_token_id, []
+        probe: list[tuple[str, list[int], str, list[int] | None]] = []
         config = GenerationConfig(max_new_tokens=self.args.response_length, do_sample=False)
         with unwrap_model_for_generation(self.model, self.accelerator) as unwrapped:
             for batch in self.eval_dataloader:
@@ -149,6 +177,8 @@ class RlaifPPOTrainer(PPOTrainer):
                 )
                 queries = self.processing_class.batch_decode(query, skip_special_tokens=True)
                 answers = self.processing_class.batch_decode(response, skip_special_tokens=True)
+                if self.monitor is not None:
+                    probe += self._probe_rows(query, response, queries, answers, config)
                 for q, a, s in zip(queries, answers, score.float().tolist(), strict=True):
                     rows.append(
                         {"step": self.state.global_step, "query": q, "response": a, "score": s}
@@ -158,6 +188,42 @@ class RlaifPPOTrainer(PPOTrainer):
         with open(self.samples_path, "a", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if self.monitor is not None:
+            self.monitor.capture.active = True
+            self._log_probe(probe)
+
+    def _probe_rows(self, query, response, queries, answers, config):
+        """(prompt, policy ids, policy text, reference ids) per probe prompt; the frozen
+        reference answers once, on the first call."""
+        pad_id, stop = self.processing_class.pad_token_id, self.stop_token_id
+        policy_ids = [strip_response(r, [t != pad_id for t in r], stop) for r in response.tolist()]
+        reference: list[list[int] | None] = [None] * len(policy_ids)
+        if self.monitor.reference is None:
+            context = query.shape[1]
+            out, _ = batch_generation(self.ref_model, query, query.shape[0], pad_id, config)
+            reference = [
+                strip_response(r, [t != pad_id for t in r], stop) for r in out[:, context:].tolist()
+            ]
+        return list(zip(queries, policy_ids, answers, reference, strict=True))
+
+    def _log_probe(self, probe) -> None:
+        from accelerate.utils import gather_object
+
+        if self.accelerator.num_processes > 1:
+            probe = [row for part in gather_object([probe]) for row in part]
+        monitor = self.monitor
+        if monitor.reference is None:
+            monitor.reference = [row[3] or [] for row in probe]
+            monitor.reference_texts = [
+                self.processing_class.decode(ids, skip_special_tokens=True)
+                for ids in monitor.reference
+            ]
+        if not self.accelerator.is_main_process or not probe:
+            return
+        prompts, policy_ids, policy_texts = ([row[i] for row in probe] for i in range(3))
+        metrics = monitor.probe_metrics(prompts, policy_ids, policy_texts)
+        if metrics:
+            self.log(metrics)
 
 
 def _prompt_ids(tokenizer, prompt: str, max_length: int) -> list[int]:
@@ -282,6 +348,10 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         callbacks=[db_metrics_callback(config.job_id)],
     )
     trainer.samples_path = output_dir / "samples.jsonl"
+    if config.monitors:
+        is_rm = config.mode == "reward_model"
+        judge = build_probe_judge(config.probe_judge, device) if is_rm and n_eval else None
+        trainer.add_monitor(reward_is_model=is_rm, judge=judge)
     trainer.train()
     trainer.generate_completions(sampling=True)  # the final policy's answers
 
