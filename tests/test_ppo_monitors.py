@@ -45,6 +45,22 @@ def test_drift_warnings_fire_past_fifty_percent_only():
     assert m.drift_warnings({}) == []
 
 
+def test_divergence_needs_a_rising_score_and_a_flat_or_falling_preference():
+    score = [(1, 0.1), (5, 0.9)]
+    assert "possible reward hacking" in m.divergence_warning(
+        {m.RM_SCORE: score, m.JUDGE_PREFERENCE: [(0, 0.5), (5, 0.45)]}
+    )
+    assert (
+        m.divergence_warning({m.RM_SCORE: score, m.JUDGE_PREFERENCE: [(0, 0.5), (5, 0.7)]}) is None
+    )
+    falling = [(1, 0.9), (5, 0.1)]
+    assert (
+        m.divergence_warning({m.RM_SCORE: falling, m.JUDGE_PREFERENCE: [(0, 0.5), (5, 0.4)]})
+        is None
+    )
+    assert m.divergence_warning({m.RM_SCORE: score}) is None
+
+
 def test_series_from_rows_keeps_the_monitor_metrics():
     rows = [(1, "objective/kl", 0.1), (1, m.LENGTH, 3.0), (2, m.LENGTH, 4.0)]
     assert m.series_from_rows(rows) == {m.LENGTH: [(1, 3.0), (2, 4.0)]}
@@ -187,3 +203,46 @@ def test_reward_model_run_logs_the_score_and_the_judge_preference(
     # at the first probe the policy is still the reference: identical answers, exactly 0.5
     assert preference[0] == 0.5
     assert series[m.LENGTH_RATIO][0][1] == pytest.approx(1.0)
+
+
+def test_training_page_draws_the_monitors_and_warns(sqlite_url):
+    """A PPO run whose length doubled and whose reward rose while the judge turned away: the
+    page shows both warnings beside the monitor charts (AppTest, real SQLite)."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from db.models import JobMetric, TrainingJob
+    from db.session import session_scope
+    from pipeline import auth
+
+    with session_scope(sqlite_url) as session:
+        viewer = auth.create_user(session, username="vic", password="correct-horse", role="viewer")
+        user = auth.AuthUser.of(viewer)
+        job = TrainingJob(kind="ppo", config={}, created_by="ada", status="succeeded")
+        session.add(job)
+        session.flush()
+        points = {
+            m.LENGTH: [4.0, 5.0, 8.0],
+            m.DISTINCT_2: [0.8, 0.7, 0.6],
+            m.RM_SCORE: [0.1, 0.5, 0.9],
+            m.JUDGE_PREFERENCE: [0.5, 0.45, 0.4],
+            "objective/kl": [0.0, 0.1, 0.2],
+        }
+        session.add_all(
+            JobMetric(job_id=job.id, step=step, name=name, value=value)
+            for name, values in points.items()
+            for step, value in enumerate(values, 1)
+        )
+    page = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
+    at = AppTest.from_file(str(page), default_timeout=60)
+    at.session_state["auth_user"] = user
+    at.run()
+    assert not at.exception
+    texts = [w.value for w in at.warning]
+    assert any("response length grew +100%" in t and "step 3" in t for t in texts), texts
+    assert any("possible reward hacking" in t for t in texts), texts
+    assert not any("distinct-2" in t for t in texts)  # 0.6 is a 25 % fall
+    titles = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any("Response length (tokens)" in spec for spec in titles)
+    assert any("Judge prefers the policy" in spec for spec in titles)

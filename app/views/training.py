@@ -12,7 +12,7 @@ from app.guard import require_user
 from db.models import TrainingJob
 from db.session import session_scope
 from pipeline.errors import UserError
-from pipeline.train import jobs
+from pipeline.train import jobs, monitors
 from pipeline.train.ppo_config import PpoRunConfig
 from pipeline.train.reward_config import LOSS_TYPES, RewardRunConfig
 
@@ -173,6 +173,24 @@ def curve(frame: pd.DataFrame, names: list[str], title: str) -> None:
     st.altair_chart(chart, width="stretch")
 
 
+def monitor_charts(frame: pd.DataFrame, rows: list[tuple[int, str, float]]) -> None:
+    """Reward hacking and collapse: length, diversity, and the judge beside the reward model."""
+    series = monitors.series_from_rows(rows)
+    for warning in monitors.drift_warnings(series):
+        st.warning(warning.text)
+    divergence = monitors.divergence_warning(series)
+    if divergence:
+        st.warning(divergence)
+    left, right = st.columns(2)
+    with left:
+        curve(frame, [monitors.LENGTH, monitors.REFERENCE_LENGTH], "Response length (tokens)")
+        curve(frame, [monitors.DISTINCT_1, monitors.DISTINCT_2, monitors.DUPLICATES], "Diversity")
+    with right:
+        curve(frame, [monitors.LENGTH_RATIO], "Length / reference's (probe prompts)")
+        curve(frame, [monitors.RM_SCORE], "Reward model score")
+        curve(frame, [monitors.JUDGE_PREFERENCE], "Judge prefers the policy (probe, 0.5 = even)")
+
+
 @st.fragment(run_every=3)
 def progress(job_id: int) -> None:
     with session_scope() as session:
@@ -204,6 +222,7 @@ def progress(job_id: int) -> None:
         curve(frame, ["objective/scores", "objective/rlhf_reward"], "Reward")
         curve(frame, ["objective/kl"], "KL to the reference")
         curve(frame, ["objective/entropy"], "Entropy")
+        monitor_charts(frame, rows)
         if sample_rows:
             st.caption("Sample completions (latest)")
             st.dataframe(pd.DataFrame(sample_rows), hide_index=True, key="train_samples")

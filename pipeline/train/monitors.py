@@ -117,6 +117,22 @@ def drift_warnings(series: dict[str, Sequence[tuple[int, float]]]) -> list[Drift
     return out
 
 
+def divergence_warning(series: dict[str, Sequence[tuple[int, float]]]) -> str | None:
+    """The reward model's score rose while the judge does not prefer the policy to the reference
+    at the last probe: the policy may be gaming the reward model."""
+    score, preference = series.get(RM_SCORE, ()), series.get(JUDGE_PREFERENCE, ())
+    if len(score) < 2 or len(preference) < 2:
+        return None
+    rose = score[-1][1] > score[0][1]
+    if rose and preference[-1][1] <= preference[0][1]:
+        return (
+            f"the reward model's score rose ({score[0][1]:.3g} -> {score[-1][1]:.3g}) while the "
+            f"judge's preference for the policy over the reference did not "
+            f"({preference[0][1]:.2f} -> {preference[-1][1]:.2f}): possible reward hacking"
+        )
+    return None
+
+
 def series_from_rows(rows: Iterable[tuple[int, str, float]]) -> dict[str, list[tuple[int, float]]]:
     """(step, name, value) metric rows -> {name: [(step, value), ...]} for the monitor metrics."""
     out: dict[str, list[tuple[int, float]]] = {}
