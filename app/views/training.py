@@ -148,7 +148,7 @@ def start_panel() -> None:
             st.success(f"job {job_id} started")
         except (UserError, PermissionError) as error:
             st.error(str(error))
-    with st.expander("Same run on several GPUs (accelerate + DeepSpeed ZeRO-2)"):
+    with st.expander("Same run on several GPUs (accelerate, data parallel)"):
         st.code(
             "# save the settings above as run.yaml, then:\n"
             + jobs.accelerate_command(kind, "run.yaml"),

@@ -31,6 +31,7 @@ from pipeline.train.common import (
     load_snapshot,
     new_run_dir,
     precision_flags,
+    process_rank,
     report_to,
     resolve_model,
     run_script,
@@ -128,6 +129,9 @@ class RlaifPPOTrainer(PPOTrainer):
 
     samples_path: Path | None = None
     monitor: PpoMonitor | None = None
+    # Set by transformers' Trainer.__init__, which PPOTrainer does not call; Trainer._save reads
+    # it on the ranks that do not write (several processes).
+    is_distributed_loading_by_transformers = False
 
     def add_monitor(self, *, reward_is_model: bool, judge=None) -> None:
         capture = RolloutCapture(self.reward_model, self.stop_token_id)
@@ -185,12 +189,28 @@ class RlaifPPOTrainer(PPOTrainer):
                     )
                 if sampling:
                     break
-        with open(self.samples_path, "a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if self.accelerator.num_processes > 1:  # each rank answered its share of the prompts
+            from accelerate.utils import gather_object
+
+            rows = [row for part in gather_object([rows]) for row in part]
+        if self.accelerator.is_main_process:
+            with open(self.samples_path, "a", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         if self.monitor is not None:
             self.monitor.capture.active = True
             self._log_probe(probe)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        # Several processes wrap the policy+value model in DDP, which hides `.policy`: unwrap,
+        # so that PPOTrainer.save_model saves the policy alone, as in one process.
+        wrapped = self.model
+        if not self.is_deepspeed_enabled:
+            self.model = self.accelerator.unwrap_model(self.model)
+        try:
+            super().save_model(output_dir, _internal_call)
+        finally:
+            self.model = wrapped
 
     def _probe_rows(self, query, response, queries, answers, config):
         """(prompt, policy ids, policy text, reference ids) per probe prompt; the frozen
@@ -288,7 +308,8 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         learning_rate=config.learning_rate,
         total_episodes=config.total_episodes,
         per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=max(1, n_eval),
+        # one eval batch per rank; drop_last would drop a batch bigger than a rank's share
+        per_device_eval_batch_size=max(1, n_eval // process_rank()[1]),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         num_mini_batches=config.num_mini_batches,
         num_ppo_epochs=config.num_ppo_epochs,
@@ -362,7 +383,10 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         updates=trainer.state.global_step, runtime_s=round(time.perf_counter() - started, 2)
     )
     policy_dir = output_dir / "policy"
-    trainer.save_model(str(policy_dir))
+    trainer.save_model(str(policy_dir))  # the main process writes; all ranks take part
+    artifacts = {"policy": str(policy_dir), "samples": str(trainer.samples_path)}
+    if not trainer.is_world_process_zero():  # several processes: rank 0 writes the rest
+        return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
     tokenizer.save_pretrained(str(policy_dir))
     lineage = {
         "kind": "ppo_policy",
@@ -375,7 +399,6 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
     }
     write_json(policy_dir / "lineage.json", lineage)
     (policy_dir / "README.md").write_text(_model_card(config, lineage))
-    artifacts = {"policy": str(policy_dir), "samples": str(trainer.samples_path)}
     write_json(output_dir / "result.json", {"metrics": metrics, "artifacts": artifacts})
     return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
 
