@@ -218,8 +218,7 @@ class PpoMonitor:
         self.judge = judge  # a pairwise judge (pipeline.label.build_judge) or None
         self.series: dict[str, list[tuple[int, float]]] = {}
         self.warned: set[str] = set()
-        self.reference: list[list[int]] | None = None  # the reference's probe responses
-        self.reference_texts: list[str] = []
+        self.reference: dict[str, tuple[list[int], str]] = {}  # probe prompt -> (ids, text)
 
     def step_metrics(self, accelerator, step: int) -> dict[str, float]:
         """Monitor metrics of the update just finished (every rank calls this: it gathers)."""
@@ -246,22 +245,35 @@ class PpoMonitor:
         self.warned.update(w.metric for w in fresh)
         return fresh
 
-    def probe_metrics(
-        self,
-        prompts: Sequence[str],
-        policy: Sequence[Sequence[int]],
-        policy_texts: Sequence[str],
-    ) -> dict[str, float]:
-        """Policy vs reference on the probe prompts (reference answers set by `set_reference`)."""
-        if self.reference is None or not policy:
+    def set_reference(self, answers: dict[str, tuple[list[int], str]]) -> None:
+        self.reference = dict(answers)
+
+    def start_metrics(self) -> dict[str, float]:
+        """Before training the policy is the reference: its own answers, ratio 1, even odds."""
+        metrics = {
+            REFERENCE_LENGTH: mean_length([ids for ids, _ in self.reference.values()]),
+            LENGTH_RATIO: 1.0,
+        }
+        if self.judge is not None and self.reward_is_model:
+            metrics[JUDGE_PREFERENCE] = 0.5
+        return metrics
+
+    def probe_metrics(self, probe: Sequence[tuple[str, list[int], str]]) -> dict[str, float]:
+        """Policy vs reference on the probe prompts: (prompt, policy ids, policy text) rows."""
+        rows = [row for row in probe if row[0] in self.reference]
+        if not rows:
             return {}
-        ref_length = mean_length(self.reference)
+        reference = [self.reference[prompt] for prompt, _, _ in rows]
+        ref_length = mean_length([ids for ids, _ in reference])
         metrics = {REFERENCE_LENGTH: ref_length}
         if ref_length > 0:
-            metrics[LENGTH_RATIO] = mean_length(policy) / ref_length
+            metrics[LENGTH_RATIO] = mean_length([ids for _, ids, _ in rows]) / ref_length
         if self.judge is not None and self.reward_is_model:
             metrics[JUDGE_PREFERENCE] = judge_preference(
-                self.judge, prompts, policy_texts, self.reference_texts
+                self.judge,
+                [prompt for prompt, _, _ in rows],
+                [text for _, _, text in rows],
+                [text for _, text in reference],
             )
         return metrics
 

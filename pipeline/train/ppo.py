@@ -140,7 +140,7 @@ class RlaifPPOTrainer(PPOTrainer):
     def train(self):
         if self.monitor is None:
             return super().train()
-        self.generate_completions(sampling=True)  # the probe's start: policy == reference
+        self._reference_answers()
         plain = self.dataloader
         self.dataloader = self.monitor.capture.wrap_dataloader(plain)
         try:
@@ -164,7 +164,7 @@ class RlaifPPOTrainer(PPOTrainer):
         if self.monitor is not None:
             self.monitor.capture.active = False  # the eval rollouts are not training samples
         pad_id, rows = self.processing_class.pad_token_id, []
-        probe: list[tuple[str, list[int], str, list[int] | None]] = []
+        probe: list[tuple[str, list[int], str]] = []
         config = GenerationConfig(max_new_tokens=self.args.response_length, do_sample=False)
         with unwrap_model_for_generation(self.model, self.accelerator) as unwrapped:
             for batch in self.eval_dataloader:
@@ -182,7 +182,11 @@ class RlaifPPOTrainer(PPOTrainer):
                 queries = self.processing_class.batch_decode(query, skip_special_tokens=True)
                 answers = self.processing_class.batch_decode(response, skip_special_tokens=True)
                 if self.monitor is not None:
-                    probe += self._probe_rows(query, response, queries, answers, config)
+                    stop = self.stop_token_id
+                    ids = [
+                        strip_response(r, [t != pad_id for t in r], stop) for r in response.tolist()
+                    ]
+                    probe += list(zip(queries, ids, answers, strict=True))
                 for q, a, s in zip(queries, answers, score.float().tolist(), strict=True):
                     rows.append(
                         {"step": self.state.global_step, "query": q, "response": a, "score": s}
@@ -212,36 +216,44 @@ class RlaifPPOTrainer(PPOTrainer):
         finally:
             self.model = wrapped
 
-    def _probe_rows(self, query, response, queries, answers, config):
-        """(prompt, policy ids, policy text, reference ids) per probe prompt; the frozen
-        reference answers once, on the first call."""
+    @torch.no_grad()
+    def _reference_answers(self) -> None:
+        """The frozen reference's greedy answers to the probe prompts, once, before training.
+        The policy starts as the reference, so step 0 logs ratio 1 and preference 0.5."""
+        from accelerate.utils import gather_object
+        from transformers import GenerationConfig
+
+        if self.eval_dataset is None:
+            return
         pad_id, stop = self.processing_class.pad_token_id, self.stop_token_id
-        policy_ids = [strip_response(r, [t != pad_id for t in r], stop) for r in response.tolist()]
-        reference: list[list[int] | None] = [None] * len(policy_ids)
-        if self.monitor.reference is None:
-            context = query.shape[1]
+        config = GenerationConfig(
+            max_new_tokens=self.args.response_length, do_sample=False, eos_token_id=stop
+        )
+        answers: dict[str, list[int]] = {}
+        for batch in self.eval_dataloader:
+            query = batch["input_ids"]
             out, _ = batch_generation(self.ref_model, query, query.shape[0], pad_id, config)
-            reference = [
-                strip_response(r, [t != pad_id for t in r], stop) for r in out[:, context:].tolist()
-            ]
-        return list(zip(queries, policy_ids, answers, reference, strict=True))
+            prompts = self.processing_class.batch_decode(query, skip_special_tokens=True)
+            for prompt, row in zip(prompts, out[:, query.shape[1] :].tolist(), strict=True):
+                answers[prompt] = strip_response(row, [t != pad_id for t in row], stop)
+            break  # the probe is the first eval batch, as the sample completions
+        if self.accelerator.num_processes > 1:
+            answers = {k: v for part in gather_object([answers]) for k, v in part.items()}
+        decode = self.processing_class.decode
+        self.monitor.set_reference(
+            {p: (ids, decode(ids, skip_special_tokens=True)) for p, ids in answers.items()}
+        )
+        if self.accelerator.is_main_process and answers:
+            self.log(self.monitor.start_metrics())
 
     def _log_probe(self, probe) -> None:
         from accelerate.utils import gather_object
 
         if self.accelerator.num_processes > 1:
             probe = [row for part in gather_object([probe]) for row in part]
-        monitor = self.monitor
-        if monitor.reference is None:
-            monitor.reference = [row[3] or [] for row in probe]
-            monitor.reference_texts = [
-                self.processing_class.decode(ids, skip_special_tokens=True)
-                for ids in monitor.reference
-            ]
         if not self.accelerator.is_main_process or not probe:
             return
-        prompts, policy_ids, policy_texts = ([row[i] for row in probe] for i in range(3))
-        metrics = monitor.probe_metrics(prompts, policy_ids, policy_texts)
+        metrics = self.monitor.probe_metrics(probe)
         if metrics:
             self.log(metrics)
 
