@@ -127,14 +127,14 @@ def _series(url: str, job_id: int) -> dict[str, list[tuple[int, float]]]:
 
 @pytest.mark.slow
 def test_length_reward_grows_the_length_and_the_warning_fires(
-    tmp_path, tiny_lm, db_url, monkeypatch, capsys
+    tmp_path, tiny_lm, sqlite_url, monkeypatch, capsys
 ):
     from pipeline.train.ppo import train_ppo
     from pipeline.train.ppo_config import PpoRunConfig
 
     policy = _short_answer_policy(tiny_lm, tmp_path / "policy")
     monkeypatch.setattr("pipeline.judges.direct.DirectScorer", LengthReward)
-    job_id = _job(db_url)
+    job_id = _job(sqlite_url)
     train_ppo(
         PpoRunConfig(
             snapshot=str(write_snapshot(tmp_path / "snap", toy_rows(16))),
@@ -154,7 +154,7 @@ def test_length_reward_grows_the_length_and_the_warning_fires(
             job_id=job_id,
         )
     )
-    series = _series(db_url, job_id)
+    series = _series(sqlite_url, job_id)
     lengths = [v for _, v in series[m.LENGTH]]
     assert len(lengths) == 6  # one per update: 48 episodes / 8 per update
     assert lengths[-1] > 1.5 * lengths[0], lengths
@@ -171,14 +171,14 @@ def test_length_reward_grows_the_length_and_the_warning_fires(
 
 @pytest.mark.slow
 def test_reward_model_run_logs_the_score_and_the_judge_preference(
-    tmp_path, tiny_lm, tiny_rm, db_url
+    tmp_path, tiny_lm, tiny_rm, sqlite_url
 ):
     from pipeline.train.ppo import train_ppo
     from pipeline.train.ppo_config import PpoRunConfig
 
     judge = tmp_path / "judge.yaml"
     judge.write_text(f"name: tiny\nbackend: hf\nmodel: {tiny_lm}\ndevice: cpu\n")
-    job_id = _job(db_url)
+    job_id = _job(sqlite_url)
     train_ppo(
         PpoRunConfig(
             snapshot=str(write_snapshot(tmp_path / "snap", toy_rows(16))),
@@ -196,7 +196,7 @@ def test_reward_model_run_logs_the_score_and_the_judge_preference(
             job_id=job_id,
         )
     )
-    series = _series(db_url, job_id)
+    series = _series(sqlite_url, job_id)
     assert len(series[m.RM_SCORE]) == 2
     preference = [v for _, v in series[m.JUDGE_PREFERENCE]]
     assert preference and all(0.0 <= v <= 1.0 for v in preference)
