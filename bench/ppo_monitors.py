@@ -82,7 +82,7 @@ def models(kind: str, folder: Path) -> tuple[str, str, str]:
 def one_run(args, folder: Path, policy: str, reward: str, judge: str, on: bool, tag: str):
     from train_toys import toy_rows, write_snapshot
 
-    from pipeline.train import monitors, ppo
+    from pipeline.train import ppo, ppo_monitor
     from pipeline.train.ppo_config import PpoRunConfig
 
     config = PpoRunConfig(
@@ -103,7 +103,7 @@ def one_run(args, folder: Path, policy: str, reward: str, judge: str, on: bool, 
     timers = Timers()
     with (
         timers.patch(ppo.RlaifPPOTrainer, "train", "train"),
-        timers.patch(monitors.PpoMonitor, "step_metrics", "per-update monitors"),
+        timers.patch(ppo_monitor.PpoMonitor, "step_metrics", "per-update monitors"),
         timers.patch(ppo.RlaifPPOTrainer, "_log_probe", "probe: judge"),
         timers.patch(ppo.RlaifPPOTrainer, "_reference_answers", "probe: reference answers"),
         timers.patch(ppo, "build_probe_judge", "judge loading"),

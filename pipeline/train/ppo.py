@@ -38,8 +38,8 @@ from pipeline.train.common import (
     use_distinct_pad_token,
     write_json,
 )
-from pipeline.train.monitors import PpoMonitor, RolloutCapture, build_probe_judge, strip_response
 from pipeline.train.ppo_config import PpoRunConfig
+from pipeline.train.ppo_monitor import MonitoredTrainer, build_probe_judge
 
 TextScorer = Callable[[Sequence[str], Sequence[str]], list[float]]
 
@@ -123,37 +123,14 @@ class RewardModelTextScorer:
         return logits.logits.squeeze(-1).float().tolist()
 
 
-class RlaifPPOTrainer(PPOTrainer):
+class RlaifPPOTrainer(MonitoredTrainer, PPOTrainer):
     """PPOTrainer that also writes its sample completions to samples.jsonl (for the app), and
     adds the reward-hacking / collapse monitors (pipeline/train/monitors.py) to its logs."""
 
     samples_path: Path | None = None
-    monitor: PpoMonitor | None = None
     # Set by transformers' Trainer.__init__, which PPOTrainer does not call; Trainer._save reads
     # it on the ranks that do not write (several processes).
     is_distributed_loading_by_transformers = False
-
-    def add_monitor(self, *, reward_is_model: bool, judge=None) -> None:
-        capture = RolloutCapture(self.reward_model, self.stop_token_id)
-        self.monitor = PpoMonitor(capture, reward_is_model=reward_is_model, judge=judge)
-
-    def train(self):
-        if self.monitor is None:
-            return super().train()
-        self._reference_answers()
-        plain = self.dataloader
-        self.dataloader = self.monitor.capture.wrap_dataloader(plain)
-        try:
-            return super().train()
-        finally:
-            self.dataloader = plain
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if self.monitor is not None and "objective/kl" in logs:  # one PPO update's log
-            logs.update(self.monitor.step_metrics(self.accelerator, self.state.global_step))
-            for warning in self.monitor.new_warnings():
-                self.accelerator.print(f"WARNING: {warning.text}", flush=True)
-        super().log(logs, start_time)
 
     @torch.no_grad()
     def generate_completions(self, sampling: bool = False) -> None:
@@ -182,11 +159,7 @@ class RlaifPPOTrainer(PPOTrainer):
                 queries = self.processing_class.batch_decode(query, skip_special_tokens=True)
                 answers = self.processing_class.batch_decode(response, skip_special_tokens=True)
                 if self.monitor is not None:
-                    stop = self.stop_token_id
-                    ids = [
-                        strip_response(r, [t != pad_id for t in r], stop) for r in response.tolist()
-                    ]
-                    probe += list(zip(queries, ids, answers, strict=True))
+                    probe += self.probe_rows(queries, response, answers)
                 for q, a, s in zip(queries, answers, score.float().tolist(), strict=True):
                     rows.append(
                         {"step": self.state.global_step, "query": q, "response": a, "score": s}
@@ -215,47 +188,6 @@ class RlaifPPOTrainer(PPOTrainer):
             super().save_model(output_dir, _internal_call)
         finally:
             self.model = wrapped
-
-    @torch.no_grad()
-    def _reference_answers(self) -> None:
-        """The frozen reference's greedy answers to the probe prompts, once, before training.
-        The policy starts as the reference, so step 0 logs ratio 1 and preference 0.5."""
-        from accelerate.utils import gather_object
-        from transformers import GenerationConfig
-
-        if self.eval_dataset is None:
-            return
-        pad_id, stop = self.processing_class.pad_token_id, self.stop_token_id
-        config = GenerationConfig(
-            max_new_tokens=self.args.response_length, do_sample=False, eos_token_id=stop
-        )
-        answers: dict[str, list[int]] = {}
-        for batch in self.eval_dataloader:
-            query = batch["input_ids"]
-            out, _ = batch_generation(self.ref_model, query, query.shape[0], pad_id, config)
-            prompts = self.processing_class.batch_decode(query, skip_special_tokens=True)
-            for prompt, row in zip(prompts, out[:, query.shape[1] :].tolist(), strict=True):
-                answers[prompt] = strip_response(row, [t != pad_id for t in row], stop)
-            break  # the probe is the first eval batch, as the sample completions
-        if self.accelerator.num_processes > 1:
-            answers = {k: v for part in gather_object([answers]) for k, v in part.items()}
-        decode = self.processing_class.decode
-        self.monitor.set_reference(
-            {p: (ids, decode(ids, skip_special_tokens=True)) for p, ids in answers.items()}
-        )
-        if self.accelerator.is_main_process and answers:
-            self.log(self.monitor.start_metrics())
-
-    def _log_probe(self, probe) -> None:
-        from accelerate.utils import gather_object
-
-        if self.accelerator.num_processes > 1:
-            probe = [row for part in gather_object([probe]) for row in part]
-        if not self.accelerator.is_main_process or not probe:
-            return
-        metrics = self.monitor.probe_metrics(probe)
-        if metrics:
-            self.log(metrics)
 
 
 def _prompt_ids(tokenizer, prompt: str, max_length: int) -> list[int]:
