@@ -4,7 +4,8 @@ the same run with monitors off and on, alternating, in one process. Target: < 5 
     .venv/bin/python bench/ppo_monitors.py [--model tiny|smollm2] [--repeats 3] [--updates 8]
 
 A reward-model run, so every monitor is on: per update, length / distinct-n / duplicates / the
-reward model's score from the rollouts; at each of the run's sample points (and once before
+reward model's score from the rollouts; at each of the run's sample points (every 4 updates,
+as with the defaults: 64 episodes, 4 rollouts per update, 4 sample points; and once before
 training), the probe: the reference's greedy answers (once) and the pinned judge's preference
 between the policy and the reference on the held-out prompts. Timed: trainer.train() divided by
 the updates (model loading excluded on both sides; the judge's loading is printed apart).
@@ -98,7 +99,7 @@ def one_run(args, folder: Path, policy: str, reward: str, judge: str, on: bool, 
         num_ppo_epochs=2,
         response_length=args.response_length,
         eval_prompts=8,
-        num_sample_generations=4,
+        num_sample_generations=max(1, args.updates // 4),  # as the defaults: every 4 updates
     )
     timers = Timers()
     with (
@@ -118,7 +119,7 @@ def main() -> None:
     parser.add_argument("--model", default="tiny", choices=["tiny", "smollm2"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--updates", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--response-length", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
