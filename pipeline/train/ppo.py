@@ -315,7 +315,8 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
     trainer.samples_path = output_dir / "samples.jsonl"
     if config.monitors:
         is_rm = config.mode == "reward_model"
-        judge = build_probe_judge(config.probe_judge, device) if is_rm and n_eval else None
+        main = process_rank()[0] == 0  # the probe is judged on rank 0 only
+        judge = build_probe_judge(config.probe_judge, device) if is_rm and n_eval and main else None
         trainer.add_monitor(reward_is_model=is_rm, judge=judge)
     trainer.train()
     trainer.generate_completions(sampling=True)  # the final policy's answers
