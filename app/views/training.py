@@ -15,7 +15,7 @@ from app.render import inline_text
 from db.models import TrainingJob
 from db.session import session_scope
 from pipeline.errors import UserError
-from pipeline.train import jobs
+from pipeline.train import jobs, monitors
 from pipeline.train.ppo_config import PpoRunConfig
 from pipeline.train.reward_config import LOSS_TYPES, RewardRunConfig
 
@@ -163,7 +163,7 @@ def start_panel() -> None:
         else:
             st.session_state["train_followed"] = job_id  # the run picker below follows it
             st.success(f"Job {job_id} started.")
-    with st.expander("Same run on several GPUs (accelerate + DeepSpeed ZeRO-2)"):
+    with st.expander("Same run on several GPUs (accelerate, data parallel)"):
         st.code(
             "# save the settings above as run.yaml, then:\n"
             + jobs.accelerate_command(kind, "run.yaml"),
@@ -186,6 +186,24 @@ def curve(frame: pd.DataFrame, names: list[str], title: str) -> None:
         )
     )
     st.altair_chart(chart, width="stretch")
+
+
+def monitor_charts(frame: pd.DataFrame, rows: list[tuple[int, str, float]]) -> None:
+    """Reward hacking and collapse: length, diversity, and the judge beside the reward model."""
+    series = monitors.series_from_rows(rows)
+    for warning in monitors.drift_warnings(series):
+        st.warning(warning.text)
+    divergence = monitors.divergence_warning(series)
+    if divergence:
+        st.warning(divergence)
+    left, right = st.columns(2)
+    with left:
+        curve(frame, [monitors.LENGTH, monitors.REFERENCE_LENGTH], "Response length (tokens)")
+        curve(frame, [monitors.DISTINCT_1, monitors.DISTINCT_2, monitors.DUPLICATES], "Diversity")
+    with right:
+        curve(frame, [monitors.LENGTH_RATIO], "Length / reference's (probe prompts)")
+        curve(frame, [monitors.RM_SCORE], "Reward model score")
+        curve(frame, [monitors.JUDGE_PREFERENCE], "Judge prefers the policy (probe, 0.5 = even)")
 
 
 @st.fragment(run_every=3)
@@ -223,6 +241,7 @@ def progress(job_id: int, shown: tuple[tuple[int, str], ...]) -> None:
         curve(frame, ["objective/scores", "objective/rlhf_reward"], "Reward")
         curve(frame, ["objective/kl"], "KL to the reference")
         curve(frame, ["objective/entropy"], "Entropy")
+        monitor_charts(frame, rows)
         if sample_rows:
             st.caption("Sample completions (latest)")
             st.dataframe(pd.DataFrame(sample_rows), hide_index=True, key="train_samples")

@@ -49,11 +49,21 @@ def resolve_model(name_or_path: str) -> str:
     return str(Path(name_or_path).expanduser())
 
 
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process as the launcher (torchrun, accelerate) set them."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def new_run_dir(kind: str, requested: str | None = None) -> Path:
-    """A folder no other run uses: `requested` must not exist or be empty."""
+    """A folder no other run uses: `requested` must not exist or be empty. With several
+    processes, all ranks use `requested` (they cannot agree on a random name) and only rank 0
+    checks it: the others may see what rank 0 already wrote."""
+    rank, world = process_rank()
+    if world > 1 and not requested:
+        raise UserError("several processes: set output_dir, the folder all of them write to")
     if requested:
         path = Path(requested).expanduser()
-        if path.exists() and any(path.iterdir()):
+        if rank == 0 and path.exists() and any(path.iterdir()):
             raise UserError(f"{path}: output folder is not empty; another run wrote there")
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -178,6 +188,12 @@ def db_metrics_callback(job_id: int | None):
 
 def run_script(main) -> None:
     """`python -m pipeline.train.<algo> --config run.yaml`: a UserError is one line, exit 2."""
+    import torch
+
+    if not torch.cuda.is_available():
+        # Under torchrun / `accelerate launch --num_processes N` without a GPU, accelerate runs
+        # MULTI_CPU (gloo) only when told to use the CPU; else each rank trains alone.
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     try:
         main(sys.argv[1:])
     except UserError as error:

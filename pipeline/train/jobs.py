@@ -283,11 +283,16 @@ def lineage(session: Session, job: TrainingJob) -> list[str]:
     return chain
 
 
-def accelerate_command(kind: str, config_path: str, num_processes: int = 2, zero: int = 2) -> str:
-    """The same run on several GPUs with DeepSpeed ZeRO (TRL's accelerate configs)."""
+def accelerate_command(
+    kind: str, config_path: str, num_processes: int = 2, config: str = "multi_gpu"
+) -> str:
+    """The same run as `num_processes` data-parallel processes, with one of TRL's accelerate
+    configs: multi_gpu (DDP; without CUDA the scripts run it on the CPU, MULTI_CPU with gloo,
+    tests/test_train_multiprocess.py), or zero2 / zero3 (DeepSpeed ZeRO; needs `pip install
+    deepspeed`, which the project does not install)."""
     spec = importlib.util.find_spec("trl")
     base = Path(next(iter(spec.submodule_search_locations))) if spec else Path("trl")
-    accel = base / "accelerate_configs" / f"zero{zero}.yaml"
+    accel = base / "accelerate_configs" / f"{config}.yaml"
     return (
         f"accelerate launch --config_file {accel} --num_processes {num_processes} "
         f"-m {MODULES[kind]} --config {config_path}"

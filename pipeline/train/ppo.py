@@ -31,6 +31,7 @@ from pipeline.train.common import (
     load_snapshot,
     new_run_dir,
     precision_flags,
+    process_rank,
     report_to,
     resolve_model,
     run_script,
@@ -38,6 +39,7 @@ from pipeline.train.common import (
     write_json,
 )
 from pipeline.train.ppo_config import PpoRunConfig
+from pipeline.train.ppo_monitor import MonitoredTrainer, build_probe_judge
 
 TextScorer = Callable[[Sequence[str], Sequence[str]], list[float]]
 
@@ -121,10 +123,14 @@ class RewardModelTextScorer:
         return logits.logits.squeeze(-1).float().tolist()
 
 
-class RlaifPPOTrainer(PPOTrainer):
-    """PPOTrainer that also writes its sample completions to samples.jsonl (for the app)."""
+class RlaifPPOTrainer(MonitoredTrainer, PPOTrainer):
+    """PPOTrainer that also writes its sample completions to samples.jsonl (for the app), and
+    adds the reward-hacking / collapse monitors (pipeline/train/monitors.py) to its logs."""
 
     samples_path: Path | None = None
+    # Set by transformers' Trainer.__init__, which PPOTrainer does not call; Trainer._save reads
+    # it on the ranks that do not write (several processes).
+    is_distributed_loading_by_transformers = False
 
     @torch.no_grad()
     def generate_completions(self, sampling: bool = False) -> None:
@@ -132,7 +138,10 @@ class RlaifPPOTrainer(PPOTrainer):
             return
         from transformers import GenerationConfig
 
+        if self.monitor is not None:
+            self.monitor.capture.active = False  # the eval rollouts are not training samples
         pad_id, rows = self.processing_class.pad_token_id, []
+        probe: list[tuple[str, list[int], str]] = []
         config = GenerationConfig(max_new_tokens=self.args.response_length, do_sample=False)
         with unwrap_model_for_generation(self.model, self.accelerator) as unwrapped:
             for batch in self.eval_dataloader:
@@ -149,15 +158,36 @@ class RlaifPPOTrainer(PPOTrainer):
                 )
                 queries = self.processing_class.batch_decode(query, skip_special_tokens=True)
                 answers = self.processing_class.batch_decode(response, skip_special_tokens=True)
+                if self.monitor is not None:
+                    probe += self.probe_rows(queries, response, answers)
                 for q, a, s in zip(queries, answers, score.float().tolist(), strict=True):
                     rows.append(
                         {"step": self.state.global_step, "query": q, "response": a, "score": s}
                     )
                 if sampling:
                     break
-        with open(self.samples_path, "a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if self.accelerator.num_processes > 1:  # each rank answered its share of the prompts
+            from accelerate.utils import gather_object
+
+            rows = [row for part in gather_object([rows]) for row in part]
+        if self.accelerator.is_main_process:
+            with open(self.samples_path, "a", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if self.monitor is not None:
+            self.monitor.capture.active = True
+            self._log_probe(probe)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        # Several processes wrap the policy+value model in DDP, which hides `.policy`: unwrap,
+        # so that PPOTrainer.save_model saves the policy alone, as in one process.
+        wrapped = self.model
+        if not self.is_deepspeed_enabled:
+            self.model = self.accelerator.unwrap_model(self.model)
+        try:
+            super().save_model(output_dir, _internal_call)
+        finally:
+            self.model = wrapped
 
 
 def _prompt_ids(tokenizer, prompt: str, max_length: int) -> list[int]:
@@ -222,7 +252,8 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         learning_rate=config.learning_rate,
         total_episodes=config.total_episodes,
         per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=max(1, n_eval),
+        # one eval batch per rank; drop_last would drop a batch bigger than a rank's share
+        per_device_eval_batch_size=max(1, n_eval // process_rank()[1]),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         num_mini_batches=config.num_mini_batches,
         num_ppo_epochs=config.num_ppo_epochs,
@@ -282,6 +313,11 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         callbacks=[db_metrics_callback(config.job_id)],
     )
     trainer.samples_path = output_dir / "samples.jsonl"
+    if config.monitors:
+        is_rm = config.mode == "reward_model"
+        main = process_rank()[0] == 0  # the probe is judged on rank 0 only
+        judge = build_probe_judge(config.probe_judge, device) if is_rm and n_eval and main else None
+        trainer.add_monitor(reward_is_model=is_rm, judge=judge)
     trainer.train()
     trainer.generate_completions(sampling=True)  # the final policy's answers
 
@@ -292,7 +328,10 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         updates=trainer.state.global_step, runtime_s=round(time.perf_counter() - started, 2)
     )
     policy_dir = output_dir / "policy"
-    trainer.save_model(str(policy_dir))
+    trainer.save_model(str(policy_dir))  # the main process writes; all ranks take part
+    artifacts = {"policy": str(policy_dir), "samples": str(trainer.samples_path)}
+    if not trainer.is_world_process_zero():  # several processes: rank 0 writes the rest
+        return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
     tokenizer.save_pretrained(str(policy_dir))
     lineage = {
         "kind": "ppo_policy",
@@ -305,7 +344,6 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
     }
     write_json(policy_dir / "lineage.json", lineage)
     (policy_dir / "README.md").write_text(_model_card(config, lineage))
-    artifacts = {"policy": str(policy_dir), "samples": str(trainer.samples_path)}
     write_json(output_dir / "result.json", {"metrics": metrics, "artifacts": artifacts})
     return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
 

@@ -64,6 +64,18 @@ class PpoRunConfig:
         default=4, metadata={"help": "How often (over the run) sample completions are logged."}
     )
     judge_batch_size: int = field(default=8, metadata={"help": "Responses per judge forward."})
+    monitors: bool = field(
+        default=True,
+        metadata={"help": "Log length, distinct-n and duplicate monitors of the samples."},
+    )
+    probe_judge: str | None = field(
+        default="default",
+        metadata={
+            "help": "Reward-model runs: pairwise judge (preset or judge config file) that "
+            "compares the policy with the reference on the held-out prompts at each sample "
+            "point. Empty: no judge."
+        },
+    )
     logging_steps: int = field(default=1, metadata={"help": "Log every N PPO updates."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "GPU, big models."})
     precision: Literal["auto", "fp32", "bf16"] = field(

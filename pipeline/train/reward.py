@@ -251,7 +251,10 @@ def train_reward(config: RewardRunConfig) -> dict[str, Any]:
     metrics["runtime_s"] = round(time.perf_counter() - started, 2)
 
     model_dir = output_dir / "model"
-    trainer.save_model(str(model_dir))
+    trainer.save_model(str(model_dir))  # the main process writes; all ranks take part
+    if not trainer.is_world_process_zero():  # several processes: rank 0 writes the rest
+        artifacts = {"model": str(model_dir)}
+        return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
     tokenizer.save_pretrained(str(model_dir))
     lineage = {
         "kind": "reward_model",
