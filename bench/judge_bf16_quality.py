@@ -13,54 +13,13 @@ median |Δp| <= 0.01, max |Δp| <= 0.05, labels equal wherever either run's conf
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import random
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-DATA = ROOT / "pipeline" / "data"
-
-
-def hh_pairs(n: int, seed: int = 0):
-    """The first n HH-RLHF pairs; the chosen response in slot A or B by a seeded coin."""
-    from pipeline.ingest.records import split_dialogues
-    from pipeline.judges.base import PairInput
-    from pipeline.judges.dtype_check import LabelledPair
-
-    path, coin, out = DATA / "hh_rlhf_harmless_sample.jsonl", random.Random(seed), []
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if len(out) == n:
-                break
-            row = json.loads(line)
-            prompt, chosen, rejected = split_dialogues(path, number, row["chosen"], row["rejected"])
-            if coin.random() < 0.5:
-                out.append(LabelledPair(PairInput(number, prompt, chosen, rejected), "A"))
-            else:
-                out.append(LabelledPair(PairInput(number, prompt, rejected, chosen), "B"))
-    return out
-
-
-def llmbar_pairs(n: int):
-    from pipeline.judges.base import PairInput
-    from pipeline.judges.dtype_check import LabelledPair
-
-    with (DATA / "llmbar_natural_labels.csv").open() as handle:
-        labels = {r["pair_id"]: "A" if r["label"] == "1" else "B" for r in csv.DictReader(handle)}
-    out = []
-    with (DATA / "llmbar_natural_pairs.jsonl").open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if len(out) == n:
-                break
-            row = json.loads(line)
-            pair = PairInput(10_000 + number, row["prompt"], row["response_a"], row["response_b"])
-            out.append(LabelledPair(pair, labels[row["id"]]))
-    return out
 
 
 def row(name: str, check) -> str:
@@ -84,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from pipeline.judges import hf_common
-    from pipeline.judges.dtype_check import compare, judge_p
+    from pipeline.judges.dtype_check import compare, hh_pairs, judge_p, llmbar_pairs
 
     sets = {"HH-RLHF": hh_pairs(args.hh), "LLMBar Natural": llmbar_pairs(args.llmbar)}
     sets = {name: items for name, items in sets.items() if items}

@@ -175,3 +175,16 @@ def test_reward_training_runs_under_bf16_autocast_with_float32_weights(
     expected = torch.bfloat16 if autocast else torch.float32
     assert {out for out, _ in seen} == {expected}
     assert {weight for _, weight in seen} == {torch.float32}
+
+
+@pytest.mark.slow  # the bundled SmolLM2 twice over 20 pairs: minutes on a CPU
+def test_bf16_quality_check_on_20_bundled_pairs(rlaif_home):
+    """The issue-15 check (bench/judge_bf16_quality.py) on the first 20 HH-RLHF pairs: bf16
+    against float32 with the bundled judge."""
+    from pipeline.judges.dtype_check import hh_pairs, run_check
+
+    check = run_check("bundled:smollm2", hh_pairs(20))
+    assert check.pairs == 20
+    assert check.median_abs_dp <= 0.01 and check.max_abs_dp <= 0.05
+    assert check.confident_mismatches == 0
+    assert check.passed, check.failures

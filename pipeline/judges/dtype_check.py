@@ -9,8 +9,12 @@ hf_common.BF16_UNFIT with the reason, and `auto` keeps it in float32.
 
 from __future__ import annotations
 
+import csv
+import json
+import random
 import statistics
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from pipeline.judges.base import PairInput
 
@@ -18,6 +22,7 @@ MAX_MEDIAN_DP = 0.01
 MAX_ABS_DP = 0.05
 CONFIDENT = 0.55
 MAX_AGREEMENT_GAP = 0.02
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,36 @@ def run_check(model: str, labelled: list[LabelledPair], max_length: int = 2048) 
     p32 = judge_p(model, "float32", pairs, max_length)
     p16 = judge_p(model, "bfloat16", pairs, max_length)
     return compare(p32, p16, [item.human for item in labelled])
+
+
+def hh_pairs(n: int, seed: int = 0) -> list[LabelledPair]:
+    """The first n HH-RLHF pairs; the chosen response in slot A or B by a seeded coin."""
+    from pipeline.ingest.records import split_dialogues
+
+    path, coin, out = DATA / "hh_rlhf_harmless_sample.jsonl", random.Random(seed), []
+    with path.open() as handle:
+        for number, line in enumerate(handle, start=1):
+            if len(out) == n:
+                break
+            row = json.loads(line)
+            prompt, chosen, rejected = split_dialogues(path, number, row["chosen"], row["rejected"])
+            if coin.random() < 0.5:
+                out.append(LabelledPair(PairInput(number, prompt, chosen, rejected), "A"))
+            else:
+                out.append(LabelledPair(PairInput(number, prompt, rejected, chosen), "B"))
+    return out
+
+
+def llmbar_pairs(n: int) -> list[LabelledPair]:
+    """The first n bundled LLMBar Natural pairs with their expert labels."""
+    with (DATA / "llmbar_natural_labels.csv").open() as handle:
+        labels = {r["pair_id"]: "A" if r["label"] == "1" else "B" for r in csv.DictReader(handle)}
+    out = []
+    with (DATA / "llmbar_natural_pairs.jsonl").open() as handle:
+        for number, line in enumerate(handle, start=1):
+            if len(out) == n:
+                break
+            row = json.loads(line)
+            pair = PairInput(10_000 + number, row["prompt"], row["response_a"], row["response_b"])
+            out.append(LabelledPair(pair, labels[row["id"]]))
+    return out
