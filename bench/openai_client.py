@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--prompts-per-request", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=16, help="prompt-list requests")
     parser.add_argument("--chat-concurrency", type=int, default=64, help="chat requests")
+    parser.add_argument(
+        "--chat-pairs", type=int, default=0, help="(b) on the first N pairs only (0: all)"
+    )
     args = parser.parse_args(argv)
 
     from bench.judge_throughput import load_pairs
@@ -116,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     from pipeline.judges.openai_compat import OpenAICompatJudge
 
     pairs = load_pairs(args.pairs)
+    subsets = {"lists": pairs, "chat": pairs[: args.chat_pairs or len(pairs)]}
     process, port = start_stub()
     try:
         base = dict(backend="openai", model="stub", base_url=f"http://127.0.0.1:{port}/v1")
@@ -138,13 +142,13 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(args.repeats):
             for name, judge in judges.items():
                 started = time.perf_counter()
-                rows = judge.judge(pairs)
+                rows = judge.judge(subsets[name])
                 timings[name].append(time.perf_counter() - started)
-                assert len(rows) == len(pairs) and all(r["status"] == "ok" for r in rows)
+                assert len(rows) == len(subsets[name]) and all(r["status"] == "ok" for r in rows)
     finally:
         process.terminate()
         process.join()
-    rate = {name: len(pairs) / statistics.median(t) for name, t in timings.items()}
+    rate = {name: len(subsets[name]) / statistics.median(t) for name, t in timings.items()}
     requests = math.ceil(len(pairs) / (args.prompts_per_request // 2))
     print(
         f"{len(pairs)} HH-RLHF pairs x 2 orders against a loopback stub in its own process, "
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         + ", ".join(f"{t:.2f}" for t in timings["lists"])
     )
     print(
-        f"  (b) chat per order {rate['chat']:9.0f} pairs/s  ({2 * len(pairs)} requests, "
+        f"  (b) chat per order {rate['chat']:9.0f} pairs/s  ({2 * len(subsets['chat'])} requests, "
         f"{args.chat_concurrency} in flight)   runs (s): "
         + ", ".join(f"{t:.2f}" for t in timings["chat"])
     )
@@ -164,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         "pairs": len(pairs),
         "lists_pairs_per_s": round(rate["lists"], 1),
         "chat_pairs_per_s": round(rate["chat"], 1),
+        "chat_pairs": len(subsets["chat"]),
         "ratio_lists_vs_chat": round(rate["lists"] / rate["chat"], 2),
         "prompts_per_request": args.prompts_per_request,
         "concurrency": args.concurrency,
