@@ -223,7 +223,8 @@ def main(argv: list[str] | None = None) -> dict:
     per_token = forward_flops_per_token(model, n_tokens / len(sequences))
     judge_flops = judge_tokens * per_token * rate["judge"] / len(pairs)
     forward_flops = n_tokens * per_token * rate["forward"] / len(pairs)
-    peak = peaks.get(str(dtype).removeprefix("torch."))
+    dtype_name = str(dtype).removeprefix("torch.")
+    peak = peaks.get(dtype_name)
     print(
         f"model {judge.model_id} on {device} ({next(model.parameters()).dtype}), "
         f"{len(pairs)} pairs x 2 orders = {len(sequences)} sequences, {n_tokens} tokens "
@@ -251,12 +252,12 @@ def main(argv: list[str] | None = None) -> dict:
         "  hardware: matmul peak "
         + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items())
         + f"; forward {per_token / 1e6:.0f} MFLOP/token; (a) {judge_flops / 1e9:.0f} GFLOP/s"
-        + (f" = {judge_flops / peak:.0%} of the {dtype} peak" if peak else "")
+        + (f" = {judge_flops / peak:.0%} of the {dtype_name} peak" if peak else "")
         + f"; (c) {forward_flops / 1e9:.0f} GFLOP/s"
     )
     result = {
         "pairs_per_s": round(rate["judge"], 3),
-        "dtype": str(dtype).removeprefix("torch."),
+        "dtype": dtype_name,
         "share_of_peak": round(judge_flops / peak, 3) if peak else None,
         "forward_share_of_peak": round(forward_flops / peak, 3) if peak else None,
         "judge_gflops": round(judge_flops / 1e9, 1),
