@@ -107,11 +107,11 @@ class OpenAICompatJudge:
         """A renderer for the chat template, and one request with a list of two prompts that
         comes back with logprobs for each; None (chat requests) when either is missing."""
         renderer = chat_render.local_renderer(self.config.tokenizer, self.config.model)
-        if renderer is None:
+        if renderer is None and self.config.base_url:  # a local server may offer /tokenize
             key = os.environ.get(self.config.api_key_env)
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             renderer = chat_render.server_renderer(
-                self.config.base_url or "", self.config.model, self.config.timeout_s, headers
+                self.config.base_url, self.config.model, self.config.timeout_s, headers
             )
         if renderer is None:
             return None
