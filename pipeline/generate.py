@@ -83,7 +83,7 @@ def generate_candidates(
     source_path, model_id, revision = hf_common.resolve_model(policy)
     policy_id = f"{model_id}@{revision}" if revision else model_id
     stored_params = asdict(params)
-    model, tokenizer = hf_common.load_causal_lm(source_path, None, dtype, device)
+    model, tokenizer = hf_common.load_causal_lm(source_path, None, dtype, device, model_id)
     max_batch_tokens = hf_forward.batch_budget(max_batch_tokens, model)
     report = GenerateReport(policy_id)
 

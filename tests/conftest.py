@@ -132,11 +132,13 @@ def tiny_rm(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def judge(tiny_lm):
     """The log-prob judge on tiny_lm. A small token budget forces several left-padded batches
-    of different lengths."""
+    of different lengths. float32 on every CPU: the tests compare its numbers to 1e-5 (`auto`
+    would pick bf16 on a CPU with native bf16; tests/test_dtype.py covers that)."""
     from pipeline.judges.hf_logprob import HfLogprobJudge
     from pipeline.judges.judge_config import JudgeConfig
 
-    return HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu", max_batch_tokens=300))
+    config = JudgeConfig(model=str(tiny_lm), device="cpu", dtype="float32", max_batch_tokens=300)
+    return HfLogprobJudge(config)
 
 
 @pytest.fixture

@@ -63,7 +63,9 @@ def make_handler(state: FakeOpenAI):
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            assert self.path.endswith("/chat/completions")
+            if not self.path.endswith("/chat/completions"):  # no /completions, no /tokenize
+                self._send(404, {"error": {"message": "not found", "type": "not_found"}})
+                return
             model = body["model"]
             with state.lock:
                 state.requests[model] += 1
@@ -140,6 +142,7 @@ def judge_for(server, model: str, **kwargs):
 def test_logprob_path(server):
     judge = judge_for(server, "logprob")
     assert judge.identity.confidence_kind == "logprob"  # found by the start-up probe
+    assert judge.identity.params["request_mode"] == "chat"  # the server has no /completions
     [row] = judge.judge([PAIR])
     p_ab = 0.7 / 0.9  # "good" shown first: " A" 0.7 vs " B" 0.2 (C is not a label)
     p_a_ba = 1 - 0.3 / 0.9  # "bad" shown first: A 0.3 vs B 0.6 -> good (second slot) 0.6/0.9

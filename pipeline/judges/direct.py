@@ -61,7 +61,9 @@ class DirectScorer:
         self.template = load_template(template or "direct_rating")
         self.dtype, self.max_batch_tokens, self.max_length = dtype, max_batch_tokens, max_length
         self.constitution = constitution
-        self.model, self.tokenizer = hf_common.load_causal_lm(self.source, revision, dtype, device)
+        self.model, self.tokenizer = hf_common.load_causal_lm(
+            self.source, revision, dtype, device, self.model_id
+        )
         self.max_batch_tokens = hf_forward.batch_budget(max_batch_tokens, self.model)
         self._find_rating_tokens()
 
@@ -115,7 +117,7 @@ class DirectScorer:
             params={
                 "max_length": self.max_length,
                 "truncation": TRUNCATION,
-                "dtype": self.dtype,
+                "dtype": hf_common.dtype_name(self.model),  # what auto resolved to
                 "constitution": self.constitution,
             },
             confidence_kind="expected_rating",

@@ -5,9 +5,10 @@ last-position forward pass (length-sorted, left-padded, filled to a token budget
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -76,15 +77,88 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+# CPU features that run bfloat16 matmuls natively (oneDNN uses them); without one, bf16 on a
+# CPU is emulated and slower than float32.
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+# Models whose bf16 scores failed the bf16-vs-float32 check (bench/judge_bf16_quality.py):
+# model id (as pinned in the judge version) -> why. `dtype: auto` keeps them in float32.
+# SmolLM2-135M-Instruct passed (bench/results/judge_bf16_quality.md).
+BF16_UNFIT: dict[str, str] = {}
+
+
+def cpu_has_native_bf16(flags: Iterable[str]) -> bool:
+    """True when the CPU flags (as in /proc/cpuinfo) include AVX512-BF16 or AMX-BF16."""
+    return not BF16_CPU_FLAGS.isdisjoint(flags)
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
     try:
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
-            dtype
-        ]
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def auto_dtype(
+    device_type: str, flags: Iterable[str], model_id: str | None = None
+) -> tuple[torch.dtype, str]:
+    """What `dtype: auto` picks, and why: bfloat16 on CUDA and on a CPU with native bf16,
+    float32 elsewhere or for a model in BF16_UNFIT. Pure: the CPU flags are passed in."""
+    if model_id in BF16_UNFIT:
+        return torch.float32, f"float32: {model_id} failed the bf16 check ({BF16_UNFIT[model_id]})"
+    if device_type == "cuda":
+        return torch.bfloat16, "bfloat16: CUDA"
+    if device_type == "cpu" and cpu_has_native_bf16(flags):
+        found = ", ".join(sorted(BF16_CPU_FLAGS.intersection(flags)))
+        return torch.bfloat16, f"bfloat16: the CPU has native bf16 ({found})"
+    return torch.float32, f"float32: no native bf16 on {device_type}"
+
+
+def pick_dtype(dtype: str, device: torch.device, model_id: str | None = None) -> torch.dtype:
+    if dtype == "auto":
+        return auto_dtype(device.type, cpu_flags() if device.type == "cpu" else (), model_id)[0]
+    try:
+        return DTYPES[dtype]
     except KeyError:
         raise UserError(f"dtype must be auto, float32, bfloat16 or float16: {dtype!r}") from None
+
+
+class Float32Head(torch.nn.Module):
+    """The output projection in float32 over a bf16/fp16 body. The judges read label-token
+    logits at one position, where this costs nothing, and a half-precision head rounds logits
+    of ~20 to ~0.1: on SmolLM2 it halved the bf16-vs-float32 |Δp| (bench/results/)."""
+
+    def __init__(self, head: torch.nn.Linear):
+        super().__init__()
+        self.register_buffer("weight", head.weight.detach().float().clone())
+        bias = head.bias.detach().float().clone() if head.bias is not None else None
+        self.register_buffer("bias", bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(hidden.float(), self.weight, self.bias)
+
+
+def use_float32_head(model) -> None:
+    head = model.get_output_embeddings()
+    if isinstance(head, torch.nn.Linear) and head.weight.dtype != torch.float32:
+        model.set_output_embeddings(Float32Head(head))
+
+
+def dtype_name(model) -> str:
+    """The dtype the weights are in ("bfloat16", "float32"), and "+float32-head" where the
+    output projection runs in float32: pinned in the judge version."""
+    name = str(next(model.parameters()).dtype).removeprefix("torch.")
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return name + ("+float32-head" if isinstance(head, Float32Head) else "")
 
 
 def load_tokenizer(source: str, revision: str | None = None):
@@ -97,17 +171,20 @@ def load_tokenizer(source: str, revision: str | None = None):
     return tokenizer
 
 
-def load_causal_lm(source: str, revision: str | None, dtype: str, device: str):
+def load_causal_lm(
+    source: str, revision: str | None, dtype: str, device: str, model_id: str | None = None
+):
     from transformers import AutoModelForCausalLM
 
     target = pick_device(device)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            source, revision=revision, dtype=pick_dtype(dtype, target)
+            source, revision=revision, dtype=pick_dtype(dtype, target, model_id)
         )
     except OSError as error:
         raise UserError(f"cannot load the model '{source}': {error}") from error
     model.to(target).eval()
+    use_float32_head(model)
     return model, load_tokenizer(source, revision)
 
 

@@ -29,7 +29,7 @@ class HfLogprobJudge:
         self.template = load_template(config.template)
         if model is None:
             model, tokenizer = hf_common.load_causal_lm(
-                self.source, config.revision, config.dtype, config.device
+                self.source, config.revision, config.dtype, config.device, self.model_id
             )
         self.model, self.tokenizer = model, tokenizer
         if self.revision is None:  # a hub id without --revision: pin the commit that was loaded
@@ -59,7 +59,8 @@ class HfLogprobJudge:
                 "B": {"text": self.config.labels["B"], "ids": self.label_ids["B"]},
                 "cue_suffix": self.suffix,
             },
-            params=self.config.version_params(),
+            # the dtype `auto` resolved to: a switch to bf16 is a new version, never silent
+            params={**self.config.version_params(), "dtype": hf_common.dtype_name(self.model)},
             confidence_kind="logprob",
         )
 

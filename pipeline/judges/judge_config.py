@@ -75,6 +75,11 @@ class JudgeConfig:
     samples: int = 5  # k samples for the text-parse fallback
     temperature: float = 1.0  # for the k samples
     max_tokens: int = 4
+    # Many prompts per request on the legacy completions endpoint, the chat template rendered on
+    # our side (`tokenizer`, or the server's /tokenize): auto (probe once per run) | never
+    prompt_lists: str = "auto"
+    tokenizer: str | None = None  # a local folder or hub id with the judge model's chat template
+    prompts_per_request: int = 64  # both orders of 32 pairs
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -87,11 +92,13 @@ class JudgeConfig:
             raise UserError(f"tie_band must lie in [0, 0.5): {self.tie_band}")
         if self.logprobs not in ("auto", "always", "never"):
             raise UserError(f"logprobs must be auto, always or never: {self.logprobs!r}")
+        if self.prompt_lists not in ("auto", "never"):
+            raise UserError(f"prompt_lists must be auto or never: {self.prompt_lists!r}")
         if self.max_batch_tokens < 0:
             raise UserError(f"max_batch_tokens must be 0 (auto) or more: {self.max_batch_tokens}")
         if self.chunk_size < 0:
             raise UserError(f"chunk_size must be 0 (auto) or more: {self.chunk_size}")
-        for name in ("concurrency", "samples", "max_length"):
+        for name in ("concurrency", "samples", "max_length", "prompts_per_request"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1: {getattr(self, name)}")
 

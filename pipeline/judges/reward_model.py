@@ -29,7 +29,7 @@ class RewardModelJudge:
             model = AutoModelForSequenceClassification.from_pretrained(
                 self.source,
                 revision=config.revision,
-                dtype=hf_common.pick_dtype(config.dtype, device),
+                dtype=hf_common.pick_dtype(config.dtype, device, self.model_id),
             )
         except OSError as error:
             raise UserError(f"cannot load the reward model '{self.source}': {error}") from error
@@ -54,7 +54,7 @@ class RewardModelJudge:
             label_tokens={},
             params={
                 "max_length": self.config.max_length,
-                "dtype": self.config.dtype,
+                "dtype": hf_common.dtype_name(self.model),
                 "tie_band": self.config.tie_band,
             },
             confidence_kind="reward_model",

@@ -147,13 +147,22 @@ def _snapshot_info(folder: Path, dataset) -> SnapshotInfo:
 
 
 def precision_flags(precision: str) -> dict[str, bool]:
-    """bf16 where the GPU supports it; fp32 on the CPU (TRL would default bf16 on)."""
+    """bf16 mixed precision (autocast, float32 master weights) where the hardware runs bf16
+    natively: a GPU that supports it, or a CPU with AVX512-BF16/AMX (pipeline/judges/hf_common).
+    `fp32` keeps the plain float32 path (TRL would default bf16 on)."""
     import torch
 
-    use_bf16 = precision == "bf16" or (
-        precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    )
-    return {"bf16": use_bf16, "fp16": False}
+    from pipeline.judges.hf_common import cpu_flags, cpu_has_native_bf16
+
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        use = torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16(cpu_flags())
+    else:
+        use = precision == "bf16"
+    flags = {"bf16": use, "fp16": False}
+    if use and not cuda:
+        flags["use_cpu"] = True  # transformers accepts bf16 without a GPU only with use_cpu
+    return flags
 
 
 def report_to(value: str) -> list[str]:

@@ -98,11 +98,18 @@ class TextScoreRewardModel(nn.Module):
 class RewardModelTextScorer:
     """A trained reward model read through its own tokenizer (e.g. the MiniLM one)."""
 
-    def __init__(self, path: str, device: torch.device, max_length: int = 512) -> None:
+    def __init__(
+        self,
+        path: str,
+        device: torch.device,
+        max_length: int = 512,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path).to(device).eval()
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
+        self.model = model.to(device).eval()
         self.device, self.max_length = device, max_length
 
     @torch.no_grad()
@@ -271,6 +278,7 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         **flags,
     )
     device = args.device
+    score_dtype = "bfloat16" if flags["bf16"] else "float32"
     policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=torch.float32)
     reference = AutoModelForCausalLM.from_pretrained(policy_path, dtype=torch.float32)
     for model in (policy, reference):
@@ -281,7 +289,8 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         from pipeline.judges.direct import DirectScorer
 
         judge = resolve_model(config.judge_model)
-        scorer = DirectScorer(judge, device=str(device))
+        # the scorer runs in the training's precision: bf16 where it autocasts, else float32
+        scorer = DirectScorer(judge, device=str(device), dtype=score_dtype)
         reward_model: nn.Module = TextScoreRewardModel(scorer.score, tokenizer, ids)
         reward_info: dict[str, Any] = {"kind": "direct_judge", "judge_model": judge}
     else:
@@ -293,7 +302,7 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
             value_path = value_path or rm_path
             reward_info["tokens"] = "shared with the policy"
         else:
-            text_scorer = RewardModelTextScorer(rm_path, device)
+            text_scorer = RewardModelTextScorer(rm_path, device, dtype=getattr(torch, score_dtype))
             reward_model = TextScoreRewardModel(text_scorer, tokenizer, ids)
             reward_info["tokens"] = "own tokenizer: responses re-tokenised as text"
     value_model = AutoModelForSequenceClassification.from_pretrained(
