@@ -6,6 +6,8 @@ characters."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from factories import make_judge, make_pair
@@ -190,3 +192,37 @@ def test_the_stream_without_room_to_pack_the_length_difference(db_url, session, 
     packed = compute_win_rates(session)
     monkeypatch.setattr(outcomes, "_EXACT", 1)
     assert compute_win_rates(session) == packed
+
+
+def test_import_and_generate_store_the_length_difference(session, tmp_path, cli, tiny_lm):
+    """Characters, as Response.text_length counts them (code points, not bytes)."""
+    from pipeline.generate import SamplingParams, generate_candidates
+
+    rows = [
+        {"id": "i1", "prompt": "q", "response_a": "ééé long", "response_b": "b", "system_a": "x",
+         "system_b": "y"},
+        {"id": "i2", "prompt": "q", "response_a": "a", "response_b": "a", "system_a": "x",
+         "system_b": "y"},
+    ]  # fmt: skip
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, out = cli("import", "pairs", path)
+    assert code == 0, out
+    imported_source = session.scalars(select(Pair.source)).first()
+    generate_candidates(
+        str(tiny_lm),
+        params=SamplingParams(n=3, max_new_tokens=6, temperature=1.0, top_p=1.0, seed=1),
+        source=imported_source,
+        device="cpu",
+        progress=False,
+    )
+    session.expire_all()
+    pairs = list(session.scalars(select(Pair)).unique())
+    assert {p.external_id: p.length_diff for p in pairs if p.source != "generated"} == {
+        "i1": 7,
+        "i2": 0,
+    }
+    generated = [p for p in pairs if p.source == "generated"]
+    assert generated
+    for pair in generated:
+        assert pair.length_diff == pair.response_a.text_length - pair.response_b.text_length
