@@ -196,7 +196,7 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     lc = 1.0 / (1.0 + np.exp(-intercepts))
 
     # PPI: per group, human outcomes where referenced, the judge's soft outcome everywhere.
-    order = np.argsort(group, kind="stable")
+    order = np.argsort(group.astype(np.int16 if n_groups < 2**15 else np.int64), kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
     fits: dict[Key, Fits] = {}
     for index, packed in enumerate(group_keys):
@@ -283,7 +283,7 @@ def comparison_counts(
 
 def ai_counts(stream: PairStream) -> dict[Key, Counts]:
     """Counts per (judge, first, second) of the stream's rows, by outcome for the first system
-    (a system against itself: every valid outcome is a tie). One np.unique over the rows."""
+    (a system against itself: every valid outcome is a tie). One bincount over the rows."""
     if not len(stream.ai):
         return {}
     k = len(stream.names)
@@ -292,12 +292,16 @@ def ai_counts(stream: PairStream) -> dict[Key, Counts]:
     outcome = np.where(stream.system_a > stream.system_b, 1.0 - stream.ai, stream.ai)
     outcome = np.where(first == second, 0.5, outcome)  # nan (no outcome) stays nan
     code = np.where(np.isnan(outcome), 3, np.nan_to_num(outcome) * 2).astype(np.int64)
-    cell = ((stream.judge_version_id * k + first) * k + second) * 4 + code
-    cells, n = np.unique(cell, return_counts=True)
+    import pandas as pd
+
+    judge_ids = np.sort(pd.unique(stream.judge_version_id))  # hashing, not a sort of the rows
+    judge = np.searchsorted(judge_ids, stream.judge_version_id)
+    cell = ((judge * k + first) * k + second) * 4 + code
+    n = np.bincount(cell, minlength=len(judge_ids) * k * k * 4)  # linear, no sort
     result: dict[Key, Counts] = {}
-    for packed, count in zip(cells.tolist(), n.tolist(), strict=True):
-        packed, code = divmod(packed, 4)
-        judge_id, rest = divmod(packed, k * k)
-        key = (judge_id, stream.names[rest // k], stream.names[rest % k])
-        result.setdefault(key, Counts()).add(None if code == 3 else code / 2, count)
+    for packed in np.flatnonzero(n).tolist():
+        rest, code = divmod(packed, 4)
+        index, rest = divmod(rest, k * k)
+        key = (int(judge_ids[index]), stream.names[rest // k], stream.names[rest % k])
+        result.setdefault(key, Counts()).add(None if code == 3 else code / 2, int(n[packed]))
     return result
