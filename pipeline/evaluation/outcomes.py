@@ -1,5 +1,7 @@
-"""What the win rates are computed from: SQL aggregates of the outcomes of pairs between
-systems, and one stream of per-pair rows for the fits (length control, PPI).
+"""What the win rates are computed from: one stream of per-pair rows (the AI counts, and the
+fits: length control, PPI) and one SQL aggregate of the human outcomes of pairs between systems.
+The length difference of a pair is stored on it (Pair.length_diff), so no query here reads the
+responses.
 
 Outcome of a pair for the system in slot A: 1 (A preferred), 0.5 (tie), 0 (B preferred).
 A pair whose two responses are the same text (the same response row) is a tie by construction,
