@@ -125,6 +125,9 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
                         "prompt_id": prompt + 1,
                         "response_a_id": prompt * RESPONSES_PER_PROMPT + int(a) + 1,
                         "response_b_id": prompt * RESPONSES_PER_PROMPT + int(b) + 1,
+                        # "Response {r}. {filler}": the lengths differ by r's digits
+                        "length_diff": len(str(prompt * RESPONSES_PER_PROMPT + int(a)))
+                        - len(str(prompt * RESPONSES_PER_PROMPT + int(b))),
                         "source": f"src{i % 4}",
                         "metadata": {"domain": f"d{i % 7}"},
                         "content_hash": f"h{i}",

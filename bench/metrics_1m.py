@@ -95,6 +95,7 @@ def build(url: str, n_pairs: int, n_single: int, n_double: int, seed: int = 7) -
                     "prompt_id": 1,
                     "response_a_id": 1,
                     "response_b_id": 2,
+                    "length_diff": 0,  # "a" and "b"
                     "source": "bench",
                     "metadata": {},
                     "content_hash": str(i),

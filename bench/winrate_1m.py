@@ -101,6 +101,7 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
                         "response_b_id": int(resp_b[i]) + 1,
                         "system_a": names[a[i]],
                         "system_b": names[b[i]],
+                        "length_diff": int(lengths[resp_a[i]] - lengths[resp_b[i]]),
                         "source": "bench",
                         "metadata": {},
                         "content_hash": str(i),

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -63,6 +64,21 @@ def _text_length(context) -> int:
     SQLite's length() and PostgreSQL's char_length() count them). Runs for ORM and Core
     inserts alike, one row at a time in an executemany."""
     return len(context.get_current_parameters()["text"])
+
+
+def _length_diff(context) -> int | None:
+    """Default of Pair.length_diff for writers that do not pass it (the importer and the
+    generator do): text_length of response A minus that of B, read back from the responses."""
+    params = context.get_current_parameters()
+    ids = (params["response_a_id"], params["response_b_id"])
+    table = Response.__table__
+    lengths = dict(
+        context.connection.execute(
+            select(table.c.id, table.c.text_length).where(table.c.id.in_(ids))
+        ).all()
+    )
+    a, b = lengths.get(ids[0]), lengths.get(ids[1])
+    return None if a is None or b is None else a - b
 
 
 class Base(DeclarativeBase):
@@ -166,6 +182,10 @@ class Pair(Base):
     # sha256 of prompt + both responses + metadata: re-import with other content is an error.
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Characters of response A minus those of B (NULL when a length is unknown): the length
+    # statistics (win rates, the judge's length bias) read it here instead of joining the
+    # responses twice per pair. Written at insert; responses are never edited.
+    length_diff: Mapped[int | None] = mapped_column(Integer, default=_length_diff)
 
     # Denormalised state, recomputed by db.pair_state.refresh_pair_state after every label write.
     human_label_count: Mapped[int] = mapped_column(Integer, default=0)

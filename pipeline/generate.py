@@ -184,6 +184,7 @@ def _store_chunk(url, chunk, texts, params, policy_id, stored_params, pair_sourc
                         "source": pair_source,
                         "system_a": policy_id,
                         "system_b": policy_id,
+                        "length_diff": len(samples[i]) - len(samples[j]),
                         "meta": meta,
                         "content_hash": record.content_hash,
                     }

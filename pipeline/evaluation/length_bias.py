@@ -21,7 +21,6 @@ from db.models import Judgment, Pair
 from pipeline.evaluation.outcomes import (
     SystemFilter,
     pairs_with_judgments,
-    response_lengths,
     stream_pairs,
 )
 from pipeline.metrics import human_reference
@@ -61,19 +60,15 @@ def _picked_longer(label, diff):
 
 
 def length_bias(session: Session, judge_ids: Sequence[int]) -> dict[int, LengthBias]:
-    """Two aggregate queries: one over judgments (per judge), one over human references."""
-    resp_a, resp_b = response_lengths()
-    diff = resp_a.c.text_length - resp_b.c.text_length
+    """Two aggregate queries: one over judgments (per judge), one over human references; the
+    length difference is read from the pair (Pair.length_diff), not from the responses."""
+    diff = Pair.length_diff
     far = func.abs(diff) > LENGTH_MARGIN
     reference = human_reference()
     human_n, human_longer = session.execute(
-        select(func.count(), func.sum(_picked_longer(reference, diff)))
-        .select_from(
-            Pair.__table__.join(resp_a, resp_a.c.id == Pair.response_a_id).join(
-                resp_b, resp_b.c.id == Pair.response_b_id
-            )
+        select(func.count(), func.sum(_picked_longer(reference, diff))).where(
+            far, reference.in_(("A", "B"))
         )
-        .where(far, reference.in_(("A", "B")))
     ).one()
     ai_rows = {}
     if judge_ids:
@@ -83,11 +78,7 @@ def length_bias(session: Session, judge_ids: Sequence[int]) -> dict[int, LengthB
                 func.count(),
                 func.sum(_picked_longer(Judgment.label, diff)),
             )
-            .select_from(
-                pairs_with_judgments()
-                .join(resp_a, resp_a.c.id == Pair.response_a_id)
-                .join(resp_b, resp_b.c.id == Pair.response_b_id)
-            )
+            .select_from(pairs_with_judgments())
             .where(
                 far,
                 Judgment.judge_version_id.in_(judge_ids),

@@ -1,5 +1,7 @@
-"""What the win rates are computed from: SQL aggregates of the outcomes of pairs between
-systems, and one stream of per-pair rows for the fits (length control, PPI).
+"""What the win rates are computed from: one stream of per-pair rows (the AI counts, and the
+fits: length control, PPI) and one SQL aggregate of the human outcomes of pairs between systems.
+The length difference of a pair is stored on it (Pair.length_diff), so no query here reads the
+responses.
 
 Outcome of a pair for the system in slot A: 1 (A preferred), 0.5 (tie), 0 (B preferred).
 A pair whose two responses are the same text (the same response row) is a tie by construction,
@@ -12,17 +14,29 @@ Pairs without both systems take part in nothing here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from sqlalchemy import ColumnElement, Float, Join, and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Join,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import Alias
 
-from db.models import Judgment, Pair, Response
-from pipeline.metrics import classify, has_human_reference, human_reference
+from db.models import Judgment, Pair
+from pipeline.metrics import has_human_reference, human_reference
 
 OUTCOME = {"A": 1.0, "tie": 0.5, "B": 0.0}
 
@@ -44,53 +58,30 @@ class SystemFilter:
         return and_(*conditions)
 
 
-class _PairScanJoin(Join):
-    """`pairs JOIN judgments` that SQLite executes as a scan of the pairs in id order, then one
-    probe of the unique (pair_id, judge_version_id) index each.
+class _JudgmentScanJoin(Join):
+    """`pairs JOIN judgments` that SQLite executes as a scan of the judgments in table order,
+    then one primary-key probe of the pair each.
 
-    Left alone, SQLite reads the pairs through the (system_a, system_b) index, which covers
-    the system columns but visits the judgments in random order: several times slower at 1 M
-    pairs. CROSS JOIN pins the join order, NOT INDEXED the scan. Other databases get a plain
-    JOIN and plan it from their statistics."""
+    Left alone, SQLite reads the pairs through the (system_a, system_b) index and visits the
+    judgments in random order: several times slower at 1 M pairs. Scanning the (narrow)
+    judgments and probing the (wide) pairs by rowid is about 1.3-2x cheaper than the other
+    way round (bench/winrate_compare.py). CROSS JOIN pins the join order, NOT INDEXED the scan.
+    Other databases get a plain JOIN and plan it from their statistics."""
 
     inherit_cache = True
 
 
-@compiles(_PairScanJoin, "sqlite")
-def _pair_scan_sqlite(element, compiler, **kw):
+@compiles(_JudgmentScanJoin, "sqlite")
+def _judgment_scan_sqlite(element, compiler, **kw):
     kw["asfrom"] = True
-    left, right = (compiler.process(side, **kw) for side in (element.left, element.right))
+    pairs, judgments = (compiler.process(side, **kw) for side in (element.left, element.right))
     kw.pop("asfrom")
     on = compiler.process(element.onclause, **kw)
-    return f"{left} NOT INDEXED CROSS JOIN {right} ON {on}"
+    return f"{judgments} NOT INDEXED CROSS JOIN {pairs} ON {on}"
 
 
 def pairs_with_judgments() -> Join:
-    return _PairScanJoin(Pair.__table__, Judgment.__table__, Judgment.pair_id == Pair.id)
-
-
-class _LengthLookup(Alias):
-    """`responses AS name` that SQLite reads through the covering (id, text_length) index.
-
-    SQLite prefers the rowid to any index for `id = ?`, and a response row holds its whole
-    text: at 1 M pairs that is a random read of a large table per response, where the index is
-    a few megabytes. Other databases get a plain alias and plan it from their statistics."""
-
-    inherit_cache = True
-
-
-@compiles(_LengthLookup, "sqlite")
-def _length_lookup_sqlite(element, compiler, **kw):
-    text = compiler.visit_alias(element, **kw)
-    return f"{text} INDEXED BY ix_responses_length" if kw.get("asfrom") else text
-
-
-def response_lengths():
-    """Two aliases of `responses` (slot A, slot B) for reading text_length."""
-    table = Response.__table__
-    return _LengthLookup._construct(table, name="resp_a"), _LengthLookup._construct(
-        table, name="resp_b"
-    )
+    return _JudgmentScanJoin(Pair.__table__, Judgment.__table__, Judgment.pair_id == Pair.id)
 
 
 def identical():
@@ -99,46 +90,11 @@ def identical():
 
 
 @dataclass(frozen=True)
-class AiCell:
-    """Judgments of one judge version on pairs with these slot systems, by outcome."""
-
-    judge_version_id: int
-    system_a: str
-    system_b: str
-    outcome_a: float | None  # None: invalid or failed
-    n: int
-
-
-@dataclass(frozen=True)
 class HumanCell:
     system_a: str
     system_b: str
     outcome_a: float
     n: int
-
-
-def ai_cells(session: Session, judge_ids: Sequence[int], where: SystemFilter) -> list[AiCell]:
-    """One GROUP BY over pairs x judgments: the AI counts of every judge and slot pair."""
-    if not judge_ids:
-        return []
-    same = identical()
-    keys = [Judgment.judge_version_id, Pair.system_a, Pair.system_b, same, Judgment.status]
-    query = (
-        select(*keys, Judgment.label, func.count())
-        .select_from(pairs_with_judgments())
-        .where(where.condition(), Judgment.judge_version_id.in_(judge_ids))
-        .group_by(*keys, Judgment.label)
-    )
-    cells = []
-    for judge_id, system_a, system_b, is_same, status, label, n in session.execute(query):
-        if is_same:
-            outcome = 0.5
-        elif classify(status, label) == "valid":
-            outcome = OUTCOME[label]
-        else:
-            outcome = None
-        cells.append(AiCell(judge_id, system_a, system_b, outcome, n))
-    return cells
 
 
 def human_cells(session: Session, where: SystemFilter) -> list[HumanCell]:
@@ -177,14 +133,13 @@ class PairStream:
     length_diff: np.ndarray
     human: np.ndarray
 
-
-def _outcome_sql(label) -> ColumnElement:
-    return case(
-        (label == "A", literal(1.0)),
-        (label == "B", literal(0.0)),
-        (label == "tie", literal(0.5)),
-        else_=None,
-    )
+    def between_systems(self) -> PairStream:
+        """The rows whose two slots hold different systems."""
+        keep = self.system_a != self.system_b
+        return PairStream(
+            self.names,
+            *(getattr(self, f.name)[keep] for f in fields(self) if f.name != "names"),
+        )
 
 
 def system_names(session: Session, where: SystemFilter) -> list[str]:
@@ -201,68 +156,126 @@ def system_names(session: Session, where: SystemFilter) -> list[str]:
 
 
 NO_OUTCOME = -1.0  # stands for NULL in the stream: every column arrives as a number
+# Outcome codes in the packed stream column (for slot A): B, tie, A, none (invalid, failed,
+# no human reference). code / 2 is the outcome.
+_CODE = {"B": 0, "tie": 1, "A": 2}
+_NONE = 3
 
 
-def stream_pairs(session: Session, judge_ids: Sequence[int], where: SystemFilter) -> PairStream:
-    """One pass over the judged pairs between different systems (self-comparisons are 0.5 by
-    construction and need no fit): the rows the logistic fits and PPI read.
+_DIFF_BITS = 32  # the length difference rides in the packed column's low bits, offset by half
+_EXACT = 2**53  # floats hold integers exactly below this
 
-    Every column is numeric (systems as codes, NULL as NO_OUTCOME), so a million rows become
-    one float array in one step."""
+
+def _code_sql(label, status=None) -> ColumnElement:
+    """SQL: the outcome code of `label` (with `status`: only when it is 'ok')."""
+    code = case(_CODE, value=label, else_=literal(_NONE))
+    return code if status is None else case((status == "ok", code), else_=literal(_NONE))
+
+
+def _index_sql(column, names: Sequence[str], dialect: str, offset: int = 0) -> ColumnElement:
+    """SQL: the index of `column`'s value in the sorted `names`. SQLite compares text as
+    code points, as Python sorts, so it gets a binary search (a few comparisons a row instead
+    of one per system); other databases' collations may order otherwise: a plain CASE."""
+    if dialect != "sqlite":
+        return case({name: index for index, name in enumerate(names)}, value=column)
+    if len(names) == 1:
+        return literal(offset)
+    mid = len(names) // 2
+    return case(
+        (column < names[mid], _index_sql(column, names[:mid], dialect, offset)),
+        else_=_index_sql(column, names[mid:], dialect, offset + mid),
+    )
+
+
+def _empty_stream() -> PairStream:
+    ints, floats = np.zeros(0, dtype=np.int64), np.zeros(0)
+    return PairStream((), ints, ints, ints, floats, floats, floats, floats)
+
+
+def stream_pairs(
+    session: Session,
+    judge_ids: Sequence[int],
+    where: SystemFilter,
+    *,
+    self_pairs: bool = False,
+    counts_only: bool = False,
+) -> PairStream:
+    """One pass over the judged pairs (between different systems unless `self_pairs`): the
+    rows the counts, the logistic fits and PPI read.
+
+    Two numeric columns per row, no join beyond pairs x judgments (the length difference is
+    stored on the pair): judge, systems, both outcome codes and the length difference packed
+    into one integer, and the judge's P(A) (NO_OUTCOME for NULL). At a million rows the cost is
+    the SQL expressions and the number of values crossing the DBAPI, so both are kept small.
+    With too many judges x systems to pack exactly, the length difference gets its own column.
+    `counts_only`: the packed outcomes alone (length_diff 0, soft 0.5), for the counts."""
     names = system_names(session, where) if judge_ids else []
     if not names:
-        empty = np.zeros(0)
-        return PairStream(
-            (), empty.astype(np.int64), *([empty.astype(np.int64)] * 2), *([empty] * 4)
-        )
-    codes = {name: index for index, name in enumerate(names)}
-    resp_a, resp_b = response_lengths()
-    same = Pair.response_a_id == Pair.response_b_id
-    valid = and_(Judgment.status == "ok", Judgment.label.in_(tuple(OUTCOME)))
-    hard = _outcome_sql(Judgment.label)
-    ai = case((same, literal(0.5)), (valid, hard), else_=literal(NO_OUTCOME))
-    soft = case(
-        (same, literal(0.5)),
-        (valid, func.coalesce(cast(Judgment.p_a, Float), hard)),
-        else_=literal(0.5),
+        return _empty_stream()
+    dialect = session.get_bind().dialect.name
+    k, judges = len(names), sorted(set(judge_ids))
+    system = (
+        case({judge: index for index, judge in enumerate(judges)}, value=Judgment.judge_version_id)
+        * (k * k)
+        + _index_sql(Pair.system_a, names, dialect) * k
+        + _index_sql(Pair.system_b, names, dialect)
     )
-    human = case(
-        (same, literal(0.5)),
-        else_=func.coalesce(_outcome_sql(human_reference()), literal(NO_OUTCOME)),
+    same = case((Pair.response_a_id == Pair.response_b_id, 1), else_=0)
+    packed = (
+        cast(system * 32 + same * 16, BigInteger) + _code_sql(Judgment.label, Judgment.status) * 4
     )
-    query = (
-        select(
-            Judgment.judge_version_id,
-            case(codes, value=Pair.system_a),
-            case(codes, value=Pair.system_b),
-            ai,
-            soft,
-            func.coalesce(resp_a.c.text_length - resp_b.c.text_length, 0),
-            human,
-        )
-        .select_from(
-            pairs_with_judgments()
-            .join(resp_a, resp_a.c.id == Pair.response_a_id)
-            .join(resp_b, resp_b.c.id == Pair.response_b_id)
-        )
-        .where(
-            where.condition(),
-            Pair.system_a != Pair.system_b,
-            Judgment.judge_version_id.in_(judge_ids),
-        )
-    )
-    rows = np.array(_fetch_raw(session, query), dtype=float).reshape(-1, 7)
-    missing = lambda column: np.where(column == NO_OUTCOME, np.nan, column)  # noqa: E731
+    packed = packed + _code_sql(human_reference())
+    diff = func.coalesce(Pair.length_diff, 0)
+    pack_diff = not counts_only and len(judges) * k * k * 32 * 2**_DIFF_BITS < _EXACT
+    if pack_diff:
+        packed = packed * 2**_DIFF_BITS + (diff + 2 ** (_DIFF_BITS - 1))
+    conditions = [where.condition(), Judgment.judge_version_id.in_(judges)]
+    if not self_pairs:
+        conditions.append(Pair.system_a != Pair.system_b)
+    p_a = func.coalesce(cast(Judgment.p_a, Float), literal(NO_OUTCOME))
+    columns = [packed] if counts_only else [packed, p_a] if pack_diff else [packed, p_a, diff]
+    query = select(*columns).select_from(pairs_with_judgments()).where(*conditions)
+    rows = _fetch_columns(session, query, len(columns))
+    packed_values = rows[0].astype(np.int64)
+    if counts_only:
+        diff_values, p_a_values = np.zeros(len(packed_values)), np.full(len(packed_values), 0.5)
+        return _unpack(names, judges, packed_values, diff_values, p_a_values)
+    if pack_diff:
+        packed_values, diff_values = np.divmod(packed_values, 2**_DIFF_BITS)
+        diff_values = (diff_values - 2 ** (_DIFF_BITS - 1)).astype(float)
+    else:
+        diff_values = rows[2]
+    return _unpack(names, judges, packed_values, diff_values, rows[1])
+
+
+def _unpack(names, judges, packed: np.ndarray, diff: np.ndarray, p_a: np.ndarray) -> PairStream:
+    k = len(names)
+    human_code, rest = packed % 4, packed // 4
+    ai_code, rest = rest % 4, rest // 4
+    same, system = rest % 2 == 1, rest // 2
+    ai_code = np.where(same, _CODE["tie"], ai_code)  # identical responses: a tie
+    human_code = np.where(same, _CODE["tie"], human_code)
+    ai = np.where(ai_code == _NONE, np.nan, ai_code / 2)
+    soft = np.where(p_a == NO_OUTCOME, ai, p_a)  # no probability stored: the hard outcome
+    soft = np.where(same | np.isnan(ai), 0.5, soft)
     return PairStream(
         names=tuple(names),
-        judge_version_id=rows[:, 0].astype(np.int64),
-        system_a=rows[:, 1].astype(np.int64),
-        system_b=rows[:, 2].astype(np.int64),
-        ai=missing(rows[:, 3]),
-        soft=rows[:, 4],
-        length_diff=rows[:, 5],
-        human=missing(rows[:, 6]),
+        judge_version_id=np.asarray(judges, dtype=np.int64)[system // (k * k)],
+        system_a=system // k % k,
+        system_b=system % k,
+        ai=ai,
+        soft=soft,
+        length_diff=diff,
+        human=np.where(human_code == _NONE, np.nan, human_code / 2),
     )
+
+
+def _fetch_columns(session: Session, query, width: int) -> np.ndarray:
+    """The rows of an all-numeric query as a (width, n) float array, in one C-level pass over
+    the fetched tuples (no per-row Python code)."""
+    rows = _fetch_raw(session, query)
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=float, count=len(rows) * width)
+    return flat.reshape(-1, width).T
 
 
 def _fetch_raw(session: Session, query) -> list[tuple]:

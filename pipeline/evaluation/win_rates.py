@@ -33,7 +33,6 @@ from pipeline.evaluation import stats
 from pipeline.evaluation.outcomes import (
     PairStream,
     SystemFilter,
-    ai_cells,
     human_cells,
     stream_pairs,
 )
@@ -197,7 +196,7 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     lc = 1.0 / (1.0 + np.exp(-intercepts))
 
     # PPI: per group, human outcomes where referenced, the judge's soft outcome everywhere.
-    order = np.argsort(group, kind="stable")
+    order = np.argsort(group.astype(np.int16 if n_groups < 2**15 else np.int64), kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
     fits: dict[Key, Fits] = {}
     for index, packed in enumerate(group_keys):
@@ -228,8 +227,9 @@ def compute_win_rates(
     judges = resolve_judges(session, judge_names)
     where = SystemFilter(system, opponent)
     ids = [judge.id for judge in judges]
-    ai, human = comparison_counts(session, ids, where)
-    fits = fit_comparisons(stream_pairs(session, ids, where))
+    stream = stream_pairs(session, ids, where, self_pairs=True)
+    ai, human = comparison_counts(session, ids, where, stream=stream)
+    fits = fit_comparisons(stream.between_systems())
 
     rows = []
     for judge in judges:
@@ -262,18 +262,46 @@ def compute_win_rates(
 
 
 def comparison_counts(
-    session: Session, judge_ids: Sequence[int], where: SystemFilter = SystemFilter()
+    session: Session,
+    judge_ids: Sequence[int],
+    where: SystemFilter = SystemFilter(),
+    *,
+    stream: PairStream | None = None,
 ) -> tuple[dict[Key, Counts], dict[tuple[str, str], Counts]]:
     """AI counts per (judge, first, second) and human counts per (first, second), from the
-    first system's view (first <= second by name), from two GROUP BY queries."""
-    ai: dict[Key, Counts] = {}
-    for cell in ai_cells(session, judge_ids, where):
-        first, second, outcome = _orient(cell.system_a, cell.system_b, cell.outcome_a)
-        if first == second and outcome is not None:
-            outcome = 0.5  # a system against itself: a tie between systems
-        ai.setdefault((cell.judge_version_id, first, second), Counts()).add(outcome, cell.n)
+    first system's view (first <= second by name): the AI counts from the pair stream (read
+    here unless given; it must include self-comparisons), the human ones from one GROUP BY."""
+    if stream is None:
+        stream = stream_pairs(session, judge_ids, where, self_pairs=True, counts_only=True)
+    ai = ai_counts(stream)
     human: dict[tuple[str, str], Counts] = {}
     for cell in human_cells(session, where):
         first, second, outcome = _orient(cell.system_a, cell.system_b, cell.outcome_a)
         human.setdefault((first, second), Counts()).add(0.5 if first == second else outcome, cell.n)
     return ai, human
+
+
+def ai_counts(stream: PairStream) -> dict[Key, Counts]:
+    """Counts per (judge, first, second) of the stream's rows, by outcome for the first system
+    (a system against itself: every valid outcome is a tie). One bincount over the rows."""
+    if not len(stream.ai):
+        return {}
+    k = len(stream.names)
+    first = np.minimum(stream.system_a, stream.system_b)
+    second = np.maximum(stream.system_a, stream.system_b)
+    outcome = np.where(stream.system_a > stream.system_b, 1.0 - stream.ai, stream.ai)
+    outcome = np.where(first == second, 0.5, outcome)  # nan (no outcome) stays nan
+    code = np.where(np.isnan(outcome), 3, np.nan_to_num(outcome) * 2).astype(np.int64)
+    import pandas as pd
+
+    judge_ids = np.sort(pd.unique(stream.judge_version_id))  # hashing, not a sort of the rows
+    judge = np.searchsorted(judge_ids, stream.judge_version_id)
+    cell = ((judge * k + first) * k + second) * 4 + code
+    n = np.bincount(cell, minlength=len(judge_ids) * k * k * 4)  # linear, no sort
+    result: dict[Key, Counts] = {}
+    for packed in np.flatnonzero(n).tolist():
+        rest, code = divmod(packed, 4)
+        index, rest = divmod(rest, k * k)
+        key = (int(judge_ids[index]), stream.names[rest // k], stream.names[rest % k])
+        result.setdefault(key, Counts()).add(None if code == 3 else code / 2, int(n[packed]))
+    return result

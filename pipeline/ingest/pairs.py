@@ -155,6 +155,8 @@ def _write_chunk(
                 "source": source,
                 "system_a": record.system_a,
                 "system_b": record.system_b,
+                # Characters, as Response.text_length counts them.
+                "length_diff": len(record.response_a) - len(record.response_b),
                 "metadata": record.meta,
                 "content_hash": record.content_hash,
             }
