@@ -100,7 +100,8 @@ def read_prompts_file(path: str | Path) -> list[str]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            raise InputError(path, number, error.colno, f"not JSON: {error.msg}") from None
+            problem = f"malformed JSON at column {error.colno}: {error.msg}"
+            raise InputError(path, number, None, problem) from None
         text = value.get("prompt") if isinstance(value, dict) else None
         if not isinstance(text, str) or not text.strip():
             raise InputError(path, number, "prompt", "expected a non-empty text")
@@ -122,7 +123,7 @@ def ensure_prompts(session: Session, texts: list[str]) -> list[tuple[int, str, s
     ids: dict[str, int] = {}
     for batch in chunked(list(by_hash)):
         query = select(Prompt.text_hash, Prompt.id).where(Prompt.text_hash.in_(batch))
-        ids.update(session.execute(query).tuples())
+        ids.update({h: i for h, i in session.execute(query)})
     return [(ids[h], t, h) for h, t in by_hash.items()]
 
 

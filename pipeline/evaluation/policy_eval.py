@@ -183,6 +183,14 @@ def evaluation_summary(session: Session, evaluation: Evaluation) -> dict[str, An
             Pair.source == evaluation.pair_source, Pair.response_a_id == Pair.response_b_id
         )
     )
+    # People's labels on these pairs (the win-rate code also counts identical pairs as human
+    # ties by construction; here "human" means labelled by a person).
+    labelled = session.scalar(
+        select(func.count()).where(
+            Pair.source == evaluation.pair_source,
+            (Pair.human_consensus.is_not(None)) | (Pair.override_label.is_not(None)),
+        )
+    )
     check = evaluation.alignment or {}
     warnings = list(check.get("warnings") or [])
     if row is not None and row.warning:
@@ -200,9 +208,10 @@ def evaluation_summary(session: Session, evaluation: Evaluation) -> dict[str, An
         "ai_win_rate": row.ai_win_rate if row else None,
         "ai_interval": list(row.ai_interval) if row and row.ai_interval else None,
         "lc_win_rate": row.lc_win_rate if row else None,
-        "human_pairs": row.human_pairs if row else 0,
-        "ppi_win_rate": row.ppi_win_rate if row and row.human_pairs else None,
-        "ppi_interval": list(row.ppi_interval) if row and row.ppi_interval else None,
+        "human_pairs": labelled,
+        "human_win_rate": row.human_win_rate if row and labelled else None,
+        "ppi_win_rate": row.ppi_win_rate if row and labelled else None,
+        "ppi_interval": list(row.ppi_interval) if row and labelled and row.ppi_interval else None,
         "audit_sample_id": evaluation.audit_sample_id,
         "judge_alignment": check,
         "warnings": warnings,

@@ -268,6 +268,8 @@ def lineage(session: Session, job: TrainingJob) -> list[str]:
         seen.add(current.id)
         what = current.artifacts.get("model") or current.output_dir or "(no output yet)"
         chain.append(f"{current.kind} job {current.id} ({current.status}): {what}")
+        if current is job:
+            chain.extend(evaluation_lines(session, job.id))
         if current.kind == "ppo" and current.config.get("judge_model"):
             chain.append(f"reward: direct judge {current.config['judge_model']} (d-RLAIF)")
         elif current.kind == "ppo" and current.parent_job_id is None:
@@ -281,6 +283,25 @@ def lineage(session: Session, job: TrainingJob) -> list[str]:
                 )
         current = session.get(TrainingJob, current.parent_job_id) if current.parent_job_id else None
     return chain
+
+
+def evaluation_lines(session: Session, job_id: int) -> list[str]:
+    """policy run -> evaluation -> pairs -> judge version, one line per evaluation."""
+    from db.models import Evaluation, JudgeVersion
+
+    lines = []
+    for e in session.scalars(
+        select(Evaluation).where(Evaluation.policy_job_id == job_id).order_by(Evaluation.id)
+    ):
+        judge = session.get(JudgeVersion, e.judge_version_id) if e.judge_version_id else None
+        rate = (e.result or {}).get("ai_win_rate")
+        rate_text = "–" if rate is None else f"{rate:.1%}"
+        lines.append(
+            f"evaluation {e.id}: against {e.baseline}, {e.n_prompts} prompts -> pairs of "
+            f"source {e.pair_source} -> judge {judge.name if judge else '(none yet)'}; "
+            f"AI win rate {rate_text} ({e.status})"
+        )
+    return lines
 
 
 def accelerate_command(kind: str, config_path: str, num_processes: int = 2, zero: int = 2) -> str:
