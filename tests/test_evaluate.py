@@ -272,8 +272,9 @@ def test_held_out_prompts_and_lineage(db_url, tiny_lm, tmp_path, session, cli, j
 
     assert any(line.startswith(f"evaluation {evaluation.id}:") for line in lineage(session, job))
     # The baseline defaults to the run's base policy.
+    judge_file = _judge_config(tmp_path, tiny_lm)
     code, out = cli("evaluate", "--policy", f"job:{job.id}", "--n", "1", "--json", "--judge",
-                    _judge_config(tmp_path, tiny_lm), "--max-new-tokens", "4", "--device", "cpu")  # fmt: skip
+                    judge_file, "--max-new-tokens", "4", "--device", "cpu")  # fmt: skip
     assert code == 0, out
     assert _json(out)["baseline"] == evaluation.baseline
 
