@@ -35,8 +35,12 @@ from db.session import database_url, rlaif_home, session_scope
 from pipeline import auth
 from pipeline.errors import UserError
 
-KINDS = ("reward", "ppo")
-MODULES = {"reward": "pipeline.train.reward", "ppo": "pipeline.train.ppo"}
+KINDS = ("reward", "ppo", "evaluate")
+MODULES = {
+    "reward": "pipeline.train.reward",
+    "ppo": "pipeline.train.ppo",
+    "evaluate": "pipeline.evaluation.evaluate_job",
+}
 ACTIVE = ("queued", "running")
 LOG_TAIL_CHARS = 4000
 
@@ -50,6 +54,10 @@ def config_class(kind: str):
         from pipeline.train.ppo_config import PpoRunConfig
 
         return PpoRunConfig
+    if kind == "evaluate":
+        from pipeline.evaluation.evaluate_job import EvaluateRunConfig
+
+        return EvaluateRunConfig
     raise UserError(f"unknown job kind {kind!r}: expected one of {', '.join(KINDS)}")
 
 
@@ -121,7 +129,10 @@ def start_job(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         job = TrainingJob(kind=kind, status="queued", config=config, created_by=created_by)
         job.snapshot_id = _snapshot_id(session, config.get("snapshot"))
-        job.parent_job_id = _parent_job(session, config.get("reward_model"))
+        # The lineage link: a PPO run -> its reward model's run; an evaluation -> its policy's.
+        job.parent_job_id = _parent_job(session, config.get("reward_model")) or config.get(
+            "policy_job_id"
+        )
         session.add(job)
         session.flush()
         job_dir = rlaif_home() / "runs" / f"{kind}-job{job.id}-{stamp}"
