@@ -121,11 +121,12 @@ def main() -> None:
             prompts_file = folder / "prompts.jsonl"
             prompts_file.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
             order = ("job", "hand") if repeat % 2 == 0 else ("hand", "job")
+            tokens = args.max_new_tokens
             for route in order:
                 if route == "job":
-                    job_runs.append(by_job(url, prompts_file, len(texts), args.max_new_tokens, judge))
+                    job_runs.append(by_job(url, prompts_file, len(texts), tokens, judge))
                 else:
-                    hand_runs.append(by_hand(url, texts, args.max_new_tokens, judge, folder))
+                    hand_runs.append(by_hand(url, texts, tokens, judge, folder))
 
     def median(runs, key):
         return statistics.median(r.get(key, 0.0) for r in runs)
@@ -136,8 +137,12 @@ def main() -> None:
     overhead = job["total"] / hand["total"] - 1.0
     last = job_runs[-1]["result"]
     print(f"{'':<12}{'generation':>12}{'judging':>10}{'reporting':>11}{'total':>9}")
-    print(f"{'job':<12}{job['generation']:>12}{job['judging']:>10}{job['reporting']:>11}{job['total']:>9}")  # noqa: E501
-    print(f"{'by hand':<12}{hand['generation']:>12}{hand['judging']:>10}{'-':>11}{hand['total']:>9}")  # noqa: E501
+    print(
+        f"{'job':<12}{job['generation']:>12}{job['judging']:>10}{job['reporting']:>11}{job['total']:>9}"
+    )  # noqa: E501
+    print(
+        f"{'by hand':<12}{hand['generation']:>12}{hand['judging']:>10}{'-':>11}{hand['total']:>9}"
+    )  # noqa: E501
     print(f"job overhead: {overhead:+.1%} (target < 10 %); win rate {last['ai_win_rate']}")
     print(
         json.dumps(
