@@ -230,6 +230,60 @@ def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, in
     return report.judge_version_id, report.judge_version, report.pending
 
 
+def _generate_and_judge(request, policy, baseline, held, evaluation_id, judge, url, seconds,
+                        started) -> int:  # fmt: skip
+    texts = [p[1] for p in held.prompts]
+    d = request.decoding
+    texts_p = generate(policy, texts, d, request.device, request.dtype)
+    same = policy.path == baseline.path
+    texts_b = texts_p if same else generate(baseline, texts, d, request.device, request.dtype)
+    seconds["generation"] = time.perf_counter() - started
+    with session_scope(url) as session:
+        evaluation = session.get(Evaluation, evaluation_id)
+        params = d.as_params()
+        _store_pairs(session, evaluation, held.prompts, texts_p, texts_b, params, request.seed)
+        pair_source = evaluation.pair_source
+
+    mark = time.perf_counter()
+    if judge is None:
+        from pipeline.judges.judge_config import load_judge_config
+        from pipeline.label import build_judge
+
+        judge = build_judge(load_judge_config(request.judge))
+    version_id, _, _ = _judge_pairs(judge, url, pair_source)
+    seconds["judging"] = time.perf_counter() - mark
+
+    return version_id
+
+
+def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int) -> dict:
+    """Ties recorded, the spot-check sample drawn, the judge re-validated, the figures kept."""
+    pair_source = f"evaluation:{evaluation_id}"
+    with session_scope(url) as session:
+        evaluation = session.get(Evaluation, evaluation_id)
+        version = session.get(JudgeVersion, version_id)
+        evaluation.judge_version_id = version_id
+        _record_ties(session, version_id, pair_source)
+        judged = session.scalar(select(func.count()).where(Pair.source == pair_source))
+        sample = store_audit_sample(
+            session,
+            created_by=created_by,
+            judge_version_id=version_id,
+            size=min(judged, MAX_SAMPLE),
+            seed=seed,
+            name=f"evaluation {evaluation_id} spot-check",
+            pair_source=pair_source,
+        )
+        evaluation.audit_sample_id = sample.id
+        check = check_judge(session, version.name, version_id, before_id=evaluation_id)
+        evaluation.alignment = check.as_dict()
+        session.flush()
+        summary = evaluation_summary(session, evaluation)
+        evaluation.result = {k: v for k, v in summary.items() if k != "judge_alignment"}
+        evaluation.status, evaluation.ended_at = "succeeded", utcnow()
+    return summary
+
+
 def run_evaluation(
     request: EvaluateRequest,
     *,
@@ -270,49 +324,16 @@ def run_evaluation(
         session.flush()
         evaluation.pair_source = f"evaluation:{evaluation.id}"
         evaluation_id = evaluation.id
-    texts = [p[1] for p in held.prompts]
-    d = request.decoding
-    texts_p = generate(policy, texts, d, request.device, request.dtype)
-    same = policy.path == baseline.path
-    texts_b = texts_p if same else generate(baseline, texts, d, request.device, request.dtype)
-    seconds["generation"] = time.perf_counter() - started
-    with session_scope(url) as session:
-        evaluation = session.get(Evaluation, evaluation_id)
-        params = d.as_params()
-        _store_pairs(session, evaluation, held.prompts, texts_p, texts_b, params, request.seed)
-        pair_source = evaluation.pair_source
-
-    mark = time.perf_counter()
-    if judge is None:
-        from pipeline.judges.judge_config import load_judge_config
-        from pipeline.label import build_judge
-
-        judge = build_judge(load_judge_config(request.judge))
-    version_id, _, _ = _judge_pairs(judge, url, pair_source)
-    seconds["judging"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    with session_scope(url) as session:
-        evaluation = session.get(Evaluation, evaluation_id)
-        version = session.get(JudgeVersion, version_id)
-        evaluation.judge_version_id = version_id
-        _record_ties(session, version_id, pair_source)
-        judged = session.scalar(select(func.count()).where(Pair.source == pair_source))
-        sample = store_audit_sample(
-            session,
-            created_by=created_by,
-            judge_version_id=version_id,
-            size=min(judged, MAX_SAMPLE),
-            seed=request.seed,
-            name=f"evaluation {evaluation_id} spot-check",
-            pair_source=pair_source,
-        )
-        evaluation.audit_sample_id = sample.id
-        check = check_judge(session, version.name, version_id, before_id=evaluation_id)
-        evaluation.alignment = check.as_dict()
-        session.flush()
-        summary = evaluation_summary(session, evaluation)
-        evaluation.result = {k: v for k, v in summary.items() if k != "judge_alignment"}
-        evaluation.status, evaluation.ended_at = "succeeded", utcnow()
-    seconds["reporting"] = time.perf_counter() - mark
+    try:
+        version_id = _generate_and_judge(request, policy, baseline, held, evaluation_id, judge,
+                                         url, seconds, started)  # fmt: skip
+        mark = time.perf_counter()
+        summary = _report(url, evaluation_id, version_id, created_by, request.seed)
+        seconds["reporting"] = time.perf_counter() - mark
+    except BaseException as error:  # recorded, never left "running"
+        with session_scope(url) as session:
+            failed = session.get(Evaluation, evaluation_id)
+            failed.status, failed.ended_at = "failed", utcnow()
+            failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
+        raise
     return {**summary, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
