@@ -116,7 +116,6 @@ def main() -> None:
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            os.environ["RLAIF_HOME"] = str(folder)
             url = fresh_database(folder)
             prompts_file = folder / "prompts.jsonl"
             prompts_file.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))

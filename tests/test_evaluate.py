@@ -206,6 +206,16 @@ def test_a_long_answerer_wins_on_length_only(db_url, tiny_lm, tmp_path):
     assert any("leans on response length" in w for w in result["warnings"])
     # P's slot is a seeded coin: not always A.
     assert {slot for _, _, slot in lengths} == {"A", "B"}
+    # Every pair goes into the spot-check sample, for the review queue.
+    from db.models import AuditSampleItem
+
+    with session_scope() as session:
+        items = session.scalars(
+            select(AuditSampleItem.pair_id).where(
+                AuditSampleItem.sample_id == result["audit_sample_id"]
+            )
+        ).all()
+    assert len(items) == 64
 
 
 def _ppo_run(session, tiny_lm: Path, tmp_path: Path, trained: list[str]) -> TrainingJob:
@@ -265,7 +275,7 @@ def test_held_out_prompts_and_lineage(db_url, tiny_lm, tmp_path, session, cli, j
     assert evaluation.pair_source == pairs[0].source
     judged = session.scalars(select(Judgment).where(Judgment.pair_id == pairs[0].id)).one()
     assert judged.judge_version_id == evaluation.judge_version_id
-    assert evaluation.audit_sample_id is not None
+    assert evaluation.audit_sample_id is None  # a tie by construction: nothing to spot-check
     assert evaluation.alignment["human_pairs"] == 0
     # The run's lineage lines name the evaluation.
     from pipeline.train.jobs import lineage

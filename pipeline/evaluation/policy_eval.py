@@ -264,17 +264,22 @@ def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int
         version = session.get(JudgeVersion, version_id)
         evaluation.judge_version_id = version_id
         _record_ties(session, version_id, pair_source)
-        judged = session.scalar(select(func.count()).where(Pair.source == pair_source))
-        sample = store_audit_sample(
-            session,
-            created_by=created_by,
-            judge_version_id=version_id,
-            size=min(judged, MAX_SAMPLE),
-            seed=seed,
-            name=f"evaluation {evaluation_id} spot-check",
-            pair_source=pair_source,
+        different = session.scalar(
+            select(func.count()).where(
+                Pair.source == pair_source, Pair.response_a_id != Pair.response_b_id
+            )
         )
-        evaluation.audit_sample_id = sample.id
+        if different:  # identical pairs are ties by construction: nothing for people to check
+            sample = store_audit_sample(
+                session,
+                created_by=created_by,
+                judge_version_id=version_id,
+                size=min(different, MAX_SAMPLE),
+                seed=seed,
+                name=f"evaluation {evaluation_id} spot-check",
+                pair_source=pair_source,
+            )
+            evaluation.audit_sample_id = sample.id
         check = check_judge(session, version.name, version_id, before_id=evaluation_id)
         evaluation.alignment = check.as_dict()
         session.flush()

@@ -103,7 +103,8 @@ def store_audit_sample(
     pair_source: str | None = None,
 ) -> AuditSample:
     """draw_audit_sample without the role check, for callers that made it (a policy
-    evaluation, started by an admin); `pair_source` limits the pool to one source tag."""
+    evaluation, started by an admin); `pair_source` limits the pool to that source tag's pairs
+    of two different responses (identical ones are ties by construction: nothing to check)."""
     if not 1 <= size <= MAX_SAMPLE:
         raise UserError(f"the sample size must be 1..{MAX_SAMPLE:,}")
     judge = session.get(JudgeVersion, judge_version_id)
@@ -120,7 +121,7 @@ def store_audit_sample(
     if comparison or pair_source:
         query = query.join(Pair, Pair.id == Judgment.pair_id)
     if pair_source:
-        query = query.where(Pair.source == pair_source)
+        query = query.where(Pair.source == pair_source, Pair.response_a_id != Pair.response_b_id)
     if comparison:
         first, second = comparison
         query = query.where(
