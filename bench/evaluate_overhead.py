@@ -124,8 +124,12 @@ def main() -> None:
             for route in order:
                 if route == "job":
                     job_runs.append(by_job(url, prompts_file, len(texts), tokens, judge))
+                    shown = {k: v for k, v in job_runs[-1].items() if k != "result"}
                 else:
                     hand_runs.append(by_hand(url, texts, tokens, judge, folder))
+                    shown = hand_runs[-1]
+                # Each run as it ends: a run cut short still leaves its figures.
+                print(route, json.dumps({k: round(v, 3) for k, v in shown.items()}), flush=True)
 
     def median(runs, key):
         return statistics.median(r.get(key, 0.0) for r in runs)
