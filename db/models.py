@@ -446,3 +446,34 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Evaluation(Base):
+    """One policy evaluation: a policy against a baseline on held-out prompts, judged by one
+    pinned judge version. Lineage: policy run -> evaluation -> pairs (Pair.source ==
+    pair_source) -> judge version; the judge's alignment with people at that moment is kept so
+    the next evaluation can tell whether it drifted."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_policy_job", "policy_job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy: Mapped[str] = mapped_column(String(SYSTEM_MAX_LENGTH))  # system name on the pairs
+    policy_path: Mapped[str] = mapped_column(String(1024))
+    policy_job_id: Mapped[int | None] = mapped_column(ForeignKey("training_jobs.id"))
+    baseline: Mapped[str] = mapped_column(String(SYSTEM_MAX_LENGTH))
+    baseline_path: Mapped[str] = mapped_column(String(1024))
+    judge_version_id: Mapped[int | None] = mapped_column(ForeignKey("judge_versions.id"))
+    snapshot_id: Mapped[str | None] = mapped_column(ForeignKey("snapshots.id"))
+    audit_sample_id: Mapped[int | None] = mapped_column(ForeignKey("audit_samples.id"))
+    pair_source: Mapped[str] = mapped_column(String(128), unique=True)
+    prompt_source: Mapped[str] = mapped_column(String(1024))  # how the prompts were chosen
+    n_prompts: Mapped[int] = mapped_column(Integer, default=0)
+    decoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|succeeded|failed
+    # The result (win rates) and the judge's alignment figures at this moment (for drift).
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    alignment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -53,6 +53,12 @@ def test_ppo_with_reward_model_changes_the_policy(tmp_path, tiny_lm, tiny_rm, rl
     assert lineage["reward"]["kind"] == "reward_model"
     assert lineage["reward"]["tokens"] == "shared with the policy"
     assert lineage["snapshot"]["id"] == "toysnap01"
+    # The prompts PPO trained on (16 distinct, 4 held out for samples), for `rlaif evaluate`.
+    from pipeline.ingest.records import sha256
+
+    rows = toy_rows(16)
+    assert len(lineage["train_prompt_hashes"]) == 12
+    assert set(lineage["train_prompt_hashes"]) < {sha256(r["prompt"]) for r in rows}
 
 
 @pytest.mark.slow

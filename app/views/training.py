@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.evaluation_panel import evaluation_panel
 from app.guard import require_user
 from app.render import inline_text
 from db.models import TrainingJob
@@ -297,4 +298,6 @@ else:
         )
     st.session_state["train_followed"] = picked
     progress(picked, states)
+    picked_row = next(r for r in table if r["id"] == picked)
+    evaluation_panel(picked, picked_row["kind"], picked_row["status"], user, is_admin)
     st.dataframe(pd.DataFrame(table), hide_index=True, key="train_runs")

@@ -55,6 +55,19 @@ def _print_win_rates(rows) -> None:
             console.print(f"[yellow]{escape(r.system)} vs {escape(r.opponent)}[/]: {r.warning}")
 
 
+def _base_policy(policy: str) -> str:
+    """The base policy a PPO run started from, from its lineage."""
+    from db.session import session_scope
+    from pipeline.errors import UserError
+    from pipeline.evaluation.eval_inputs import resolve_model_ref
+
+    with session_scope() as session:
+        base = resolve_model_ref(session, policy).lineage.get("base_policy")
+    if not base:
+        raise UserError(f"{policy}: no base policy in its lineage; pass --baseline")
+    return base
+
+
 def _print_leaderboards(boards) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -97,7 +110,101 @@ def _print_leaderboards(boards) -> None:
             )
 
 
+def print_evaluation(summary: dict) -> None:
+    """The evaluation's figures, then the judge's alignment with its warnings beside it."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    s = summary
+    console.print(
+        f"Evaluation {s['evaluation_id']}: {escape(s['policy'])} against {escape(s['baseline'])}"
+        f", judge {escape(s['judge'])}"
+    )
+    console.print(
+        f"  pairs {s['pairs']} (won {s['wins']}, lost {s['losses']}, tied {s['ties']}; "
+        f"{s['identical_pairs']} identical, not sent to the judge)"
+    )
+    console.print(
+        f"  AI win rate {_pct(s['ai_win_rate'])}{_interval(s['ai_interval'])}, "
+        f"length-controlled {_pct(s['lc_win_rate'])}, "
+        f"PPI {_pct(s['ppi_win_rate'])}{_interval(s['ppi_interval'])} "
+        f"(people labelled {s['human_pairs']})"
+    )
+    a = s["judge_alignment"]
+    kappa = "–" if a.get("kappa") is None else f"{a['kappa']:.2f}"
+    console.print(
+        f"  judge alignment: agreement {_pct(a.get('agreement'))} on {a.get('human_pairs', 0)} "
+        f"human-labelled pairs, kappa {kappa}, prefers longer: judge "
+        f"{_pct(a.get('ai_prefers_longer'))}, people {_pct(a.get('human_prefers_longer'))}"
+    )
+    for warning in s["warnings"]:
+        console.print(f"  [yellow]warning:[/] {escape(warning)}")
+    if s.get("audit_sample_id"):
+        console.print(f"  spot-check sample {s['audit_sample_id']} is in the review queue")
+
+
 def register(app: typer.Typer) -> None:
+    @app.command("evaluate")
+    def evaluate(
+        policy: str = typer.Option(..., help="job:<PPO run id>, a model folder, or smollm2."),
+        baseline: str = typer.Option(
+            None, help="The policy to beat. Default: the run's base policy (its lineage)."
+        ),
+        prompts: str = typer.Option(None, help="Prompts of pairs with this source tag."),
+        prompts_file: str = typer.Option(
+            None, help="A file of prompts, one a line (.jsonl: a 'prompt' field)."
+        ),
+        n: int = typer.Option(32, min=1, help="Held-out prompts to evaluate on."),
+        judge: str = typer.Option("default", help="Judge config file or preset (pinned)."),
+        sample: bool = typer.Option(False, "--sample", help="Seeded sampling (default greedy)."),
+        temperature: float = typer.Option(0.7, help="With --sample."),
+        max_new_tokens: int = typer.Option(128, min=1),
+        seed: int = typer.Option(0, help="Prompt draw, slot coins, sampling, spot-check."),
+        device: str = typer.Option("auto"),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Evaluate a policy against a baseline on held-out prompts: P's win rate over B.
+
+        By default the prompts are the snapshot's prompts the PPO run did not train on. Each
+        pair is judged by the pinned judge (identical responses are ties, not judged), the pairs
+        go into a spot-check sample, and the evaluation joins the policy's lineage."""
+        with user_errors():
+            from pipeline.evaluation.policy_eval import Decoding, EvaluateRequest, run_evaluation
+            from pipeline.train.jobs import cli_operator
+
+            if prompts and prompts_file:
+                from pipeline.errors import UserError
+
+                raise UserError("give --prompts or --prompts-file, not both")
+            base = baseline or _base_policy(policy)
+            request = EvaluateRequest(
+                policy=policy,
+                baseline=base,
+                judge=judge,
+                prompts=prompts,
+                prompts_file=prompts_file,
+                n=n,
+                seed=seed,
+                decoding=Decoding(
+                    max_new_tokens=max_new_tokens,
+                    sample=sample,
+                    temperature=temperature,
+                    seed=seed,
+                ),
+                device=device,
+            )
+            summary = run_evaluation(request, created_by=cli_operator())
+        if as_json:
+            keys = (
+                "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval",
+                "lc_win_rate", "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id",
+                "judge_alignment", "warnings", "seconds",
+            )  # fmt: skip
+            typer.echo(json.dumps({k: summary[k] for k in keys}))
+        else:
+            print_evaluation(summary)
+
     @app.command("winrate")
     def winrate(
         judge: list[str] = JudgeOption,

@@ -47,6 +47,7 @@ class SystemFilter:
 
     system: str | None = None
     opponent: str | None = None
+    source: str | None = None  # only pairs with this source tag (e.g. one evaluation's)
 
     def condition(self) -> ColumnElement[bool]:
         # Spelled as one concatenation (NULL when either is) so that SQLite scans the pairs in
@@ -55,6 +56,8 @@ class SystemFilter:
         for name in (self.system, self.opponent):
             if name is not None:
                 conditions.append(or_(Pair.system_a == name, Pair.system_b == name))
+        if self.source is not None:
+            conditions.append(Pair.source == self.source)
         return and_(*conditions)
 
 

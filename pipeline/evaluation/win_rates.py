@@ -221,11 +221,13 @@ def compute_win_rates(
     *,
     system: str | None = None,
     opponent: str | None = None,
+    source: str | None = None,
 ) -> list[WinRateRow]:
     """One row per (judge version, system, opponent) with pairs between them, both orders;
-    with `system` (and `opponent`) only that system's side of its comparisons."""
+    with `system` (and `opponent`) only that system's side of its comparisons; with `source`
+    only the pairs of that source tag."""
     judges = resolve_judges(session, judge_names)
-    where = SystemFilter(system, opponent)
+    where = SystemFilter(system, opponent, source)
     ids = [judge.id for judge in judges]
     stream = stream_pairs(session, ids, where, self_pairs=True)
     ai, human = comparison_counts(session, ids, where, stream=stream)

@@ -79,7 +79,32 @@ def draw_audit_sample(
     """Draw and store a sample of `size` pairs judged by `judge_version_id` (only pairs between
     the two systems of `comparison`, either slot, when given). Same seed, same judgments ->
     same sample."""
-    authorize(session, user, *WRITE_ROLES)
+    actor = authorize(session, user, *WRITE_ROLES)
+    return store_audit_sample(
+        session,
+        created_by=actor.username,
+        judge_version_id=judge_version_id,
+        size=size,
+        seed=seed,
+        name=name,
+        comparison=comparison,
+    )
+
+
+def store_audit_sample(
+    session: Session,
+    *,
+    created_by: str,
+    judge_version_id: int,
+    size: int,
+    seed: int,
+    name: str | None = None,
+    comparison: tuple[str, str] | None = None,
+    pair_source: str | None = None,
+) -> AuditSample:
+    """draw_audit_sample without the role check, for callers that made it (a policy
+    evaluation, started by an admin); `pair_source` limits the pool to that source tag's pairs
+    of two different responses (identical ones are ties by construction: nothing to check)."""
     if not 1 <= size <= MAX_SAMPLE:
         raise UserError(f"the sample size must be 1..{MAX_SAMPLE:,}")
     judge = session.get(JudgeVersion, judge_version_id)
@@ -93,9 +118,13 @@ def draw_audit_sample(
     query = select(Judgment.pair_id, Judgment.confidence, Judgment.status).where(
         Judgment.judge_version_id == judge_version_id
     )
+    if comparison or pair_source:
+        query = query.join(Pair, Pair.id == Judgment.pair_id)
+    if pair_source:
+        query = query.where(Pair.source == pair_source, Pair.response_a_id != Pair.response_b_id)
     if comparison:
         first, second = comparison
-        query = query.join(Pair, Pair.id == Judgment.pair_id).where(
+        query = query.where(
             ((Pair.system_a == first) & (Pair.system_b == second))
             | ((Pair.system_a == second) & (Pair.system_b == first))
         )
@@ -112,7 +141,7 @@ def draw_audit_sample(
         judge_version_id=judge_version_id,
         seed=seed,
         size=sum(alloc.values()),
-        created_by=user.username,
+        created_by=created_by,
     )
     session.add(sample)
     session.flush()

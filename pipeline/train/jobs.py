@@ -35,8 +35,12 @@ from db.session import database_url, rlaif_home, session_scope
 from pipeline import auth
 from pipeline.errors import UserError
 
-KINDS = ("reward", "ppo")
-MODULES = {"reward": "pipeline.train.reward", "ppo": "pipeline.train.ppo"}
+KINDS = ("reward", "ppo", "evaluate")
+MODULES = {
+    "reward": "pipeline.train.reward",
+    "ppo": "pipeline.train.ppo",
+    "evaluate": "pipeline.evaluation.evaluate_job",
+}
 ACTIVE = ("queued", "running")
 LOG_TAIL_CHARS = 4000
 
@@ -50,6 +54,10 @@ def config_class(kind: str):
         from pipeline.train.ppo_config import PpoRunConfig
 
         return PpoRunConfig
+    if kind == "evaluate":
+        from pipeline.evaluation.evaluate_job import EvaluateRunConfig
+
+        return EvaluateRunConfig
     raise UserError(f"unknown job kind {kind!r}: expected one of {', '.join(KINDS)}")
 
 
@@ -121,7 +129,10 @@ def start_job(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         job = TrainingJob(kind=kind, status="queued", config=config, created_by=created_by)
         job.snapshot_id = _snapshot_id(session, config.get("snapshot"))
-        job.parent_job_id = _parent_job(session, config.get("reward_model"))
+        # The lineage link: a PPO run -> its reward model's run; an evaluation -> its policy's.
+        job.parent_job_id = _parent_job(session, config.get("reward_model")) or config.get(
+            "policy_job_id"
+        )
         session.add(job)
         session.flush()
         job_dir = rlaif_home() / "runs" / f"{kind}-job{job.id}-{stamp}"
@@ -268,6 +279,8 @@ def lineage(session: Session, job: TrainingJob) -> list[str]:
         seen.add(current.id)
         what = current.artifacts.get("model") or current.output_dir or "(no output yet)"
         chain.append(f"{current.kind} job {current.id} ({current.status}): {what}")
+        if current is job:
+            chain.extend(evaluation_lines(session, job.id))
         if current.kind == "ppo" and current.config.get("judge_model"):
             chain.append(f"reward: direct judge {current.config['judge_model']} (d-RLAIF)")
         elif current.kind == "ppo" and current.parent_job_id is None:
@@ -281,6 +294,25 @@ def lineage(session: Session, job: TrainingJob) -> list[str]:
                 )
         current = session.get(TrainingJob, current.parent_job_id) if current.parent_job_id else None
     return chain
+
+
+def evaluation_lines(session: Session, job_id: int) -> list[str]:
+    """policy run -> evaluation -> pairs -> judge version, one line per evaluation."""
+    from db.models import Evaluation, JudgeVersion
+
+    lines = []
+    for e in session.scalars(
+        select(Evaluation).where(Evaluation.policy_job_id == job_id).order_by(Evaluation.id)
+    ):
+        judge = session.get(JudgeVersion, e.judge_version_id) if e.judge_version_id else None
+        rate = (e.result or {}).get("ai_win_rate")
+        rate_text = "–" if rate is None else f"{rate:.1%}"
+        lines.append(
+            f"evaluation {e.id}: against {e.baseline}, {e.n_prompts} prompts -> pairs of "
+            f"source {e.pair_source} -> judge {judge.name if judge else '(none yet)'}; "
+            f"AI win rate {rate_text} ({e.status})"
+        )
+    return lines
 
 
 def accelerate_command(

@@ -26,6 +26,7 @@ from trl.experimental.utils import get_reward
 from trl.models.utils import unwrap_model_for_generation
 
 from pipeline.errors import UserError
+from pipeline.ingest.records import sha256
 from pipeline.train.common import (
     db_metrics_callback,
     load_snapshot,
@@ -348,6 +349,8 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         "base_policy": policy_path,
         "reward": reward_info,
         "snapshot": info.as_dict(),
+        # sha256 of each prompt text (as Prompt.text_hash): `rlaif evaluate` holds these out.
+        "train_prompt_hashes": sorted(sha256(p) for p in train_prompts),
         "config": config.to_dict(),
         "metrics": metrics,
     }

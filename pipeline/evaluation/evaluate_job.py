@@ -1,0 +1,146 @@
+"""A policy evaluation as a job (the Training page's button): a TrainingJob of kind "evaluate"
+run by pipeline/train/jobs.py like a training run.
+
+    python -m pipeline.evaluation.evaluate_job --config config.yaml
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UserError
+
+
+@dataclass
+class EvaluateRunConfig:
+    policy: str = ""  # job:<id>, a model folder, or smollm2
+    baseline: str = ""
+    judge: str = "default"
+    n: int = 32
+    prompts: str | None = None
+    prompts_file: str | None = None
+    max_new_tokens: int = 128
+    sample: bool = False
+    temperature: float = 0.7
+    seed: int = 0
+    device: str = "auto"
+    policy_job_id: int | None = None
+    output_dir: str | None = None
+    job_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.policy or not self.baseline:
+            raise ValueError("an evaluation needs a policy and a baseline")
+        if self.n < 1 or self.max_new_tokens < 1:
+            raise ValueError("n and max_new_tokens must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run(config: EvaluateRunConfig) -> dict[str, Any]:
+    from db.models import TrainingJob
+    from db.session import session_scope
+    from pipeline.evaluation.policy_eval import Decoding, EvaluateRequest, run_evaluation
+    from pipeline.train.common import write_json
+
+    created_by = "job"
+    if config.job_id is not None:
+        with session_scope() as session:
+            job = session.get(TrainingJob, config.job_id)
+            created_by = job.created_by if job else created_by
+    request = EvaluateRequest(
+        policy=config.policy,
+        baseline=config.baseline,
+        judge=config.judge,
+        prompts=config.prompts,
+        prompts_file=config.prompts_file,
+        n=config.n,
+        seed=config.seed,
+        decoding=Decoding(
+            max_new_tokens=config.max_new_tokens,
+            sample=config.sample,
+            temperature=config.temperature,
+            seed=config.seed,
+        ),
+        device=config.device,
+    )
+    summary = run_evaluation(request, created_by=created_by, policy_job_id=config.policy_job_id)
+    metrics = {
+        k: summary[k] for k in ("ai_win_rate", "lc_win_rate", "pairs") if summary[k] is not None
+    }
+    result = {"metrics": metrics, "artifacts": {"evaluation_id": summary["evaluation_id"]}}
+    if config.output_dir:
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        write_json(Path(config.output_dir) / "result.json", result)
+    print(f"evaluation {summary['evaluation_id']}: AI win rate {summary['ai_win_rate']}")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
+    return result
+
+
+def main(argv: list[str]) -> None:
+    import yaml
+
+    if len(argv) != 2 or argv[0] != "--config":
+        raise UserError("usage: python -m pipeline.evaluation.evaluate_job --config FILE")
+    data = yaml.safe_load(Path(argv[1]).read_text()) or {}
+    try:
+        config = EvaluateRunConfig(**data)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{argv[1]}: {error}") from None
+    run(config)
+
+
+def start_for_run(
+    ppo_job_id: int, *, user, baseline: str | None = None, n: int = 32, judge: str = "default"
+) -> int:
+    """Start an evaluation job of a finished PPO run (admin only, checked by start_job);
+    the baseline defaults to the policy the run started from."""
+    import json
+
+    from db.models import TrainingJob
+    from db.session import session_scope
+    from pipeline.train import jobs
+
+    with session_scope() as session:
+        run_job = session.get(TrainingJob, ppo_job_id)
+        if run_job is None or run_job.kind != "ppo" or run_job.status != "succeeded":
+            raise UserError(f"job {ppo_job_id} is not a finished PPO run")
+        policy = (run_job.artifacts or {}).get("policy")
+    if not baseline:
+        lineage = Path(policy or "") / "lineage.json"
+        baseline = json.loads(lineage.read_text()).get("base_policy") if lineage.is_file() else None
+    if not baseline:
+        raise UserError(f"job {ppo_job_id}: no base policy in its lineage; name a baseline")
+    config = {
+        "policy": f"job:{ppo_job_id}",
+        "baseline": baseline,
+        "judge": judge,
+        "n": n,
+        "policy_job_id": ppo_job_id,
+    }
+    return jobs.start_job("evaluate", config, user=user)
+
+
+def evaluations_for_run(session, ppo_job_id: int) -> list[dict[str, Any]]:
+    """The run's evaluations, newest first, with their figures as they stand now."""
+    from sqlalchemy import select
+
+    from db.models import Evaluation
+    from pipeline.evaluation.policy_eval import evaluation_summary
+
+    rows = session.scalars(
+        select(Evaluation)
+        .where(Evaluation.policy_job_id == ppo_job_id, Evaluation.status == "succeeded")
+        .order_by(Evaluation.id.desc())
+    )
+    return [evaluation_summary(session, e) for e in rows]
+
+
+if __name__ == "__main__":
+    from pipeline.train.common import run_script
+
+    run_script(main)

@@ -1,0 +1,344 @@
+"""Policy evaluation: did training help? A policy P against a baseline B on held-out prompts.
+
+held-out prompts -> one response each from P and from B (same decoding: greedy by default)
+-> pairs (source "evaluation:<id>", systems set, P's slot a seeded coin per pair)
+-> the pinned judge (pipeline/label.py; identical responses are a tie, never sent to it)
+-> P's win rate over B (raw, length-controlled, PPI as people label; win_rates.py)
+-> a spot-check sample of the pairs, and an Evaluation row (lineage and the judge's
+   alignment at this moment, for drift).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.labels import upsert_judgments
+from db.models import Evaluation, JudgeVersion, Pair, Response, utcnow
+from db.session import session_scope
+from db.upsert import upsert
+from pipeline.errors import UserError
+from pipeline.evaluation.eval_inputs import ModelRef, held_out_prompts, resolve_model_ref
+from pipeline.evaluation.judge_check import check_judge
+from pipeline.ingest.records import PairRecord, sha256
+from pipeline.review.audit_sample import MAX_SAMPLE, store_audit_sample
+
+TIE_NOTE = "identical responses: a tie by construction, not sent to the judge"
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """The same for P and B. Greedy unless `sample`; sampling is seeded."""
+
+    max_new_tokens: int = 128
+    sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int = 0
+    max_prompt_tokens: int = 1024
+
+    def as_params(self) -> dict[str, Any]:
+        params = asdict(self)
+        if not self.sample:  # greedy: the sampling knobs do not apply
+            for key in ("temperature", "top_p", "seed"):
+                params.pop(key)
+        return params
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    policy: str
+    baseline: str
+    judge: str = "default"  # a judge config file or preset (pinned as a judge version)
+    prompts: str | None = None  # a pair source tag
+    prompts_file: str | None = None
+    n: int = 32
+    seed: int = 0  # the prompt draw, the slot coins and the spot-check sample
+    decoding: Decoding = Decoding()
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+def generate(model: ModelRef, prompts: list[str], decoding: Decoding, device: str, dtype: str):
+    """One response per prompt (pipeline/generate.py's rendering, hf_forward's batching)."""
+    import torch
+
+    from pipeline.generate import _render_prompt
+    from pipeline.judges import hf_common, hf_forward
+
+    lm, tokenizer = hf_common.load_causal_lm(model.path, None, dtype, device)
+    sequences = [_render_prompt(tokenizer, p, decoding.max_prompt_tokens) for p in prompts]
+    extra: dict[str, Any] = {"do_sample": decoding.sample}
+    if decoding.sample:
+        torch.manual_seed(decoding.seed)
+        extra.update(temperature=decoding.temperature, top_p=decoding.top_p)
+    outputs = hf_forward.generate_batched(
+        lm,
+        tokenizer,
+        sequences,
+        max_new_tokens=decoding.max_new_tokens,
+        max_batch_tokens=hf_forward.batch_budget(0, lm),
+        **extra,
+    )
+    return [tokenizer.decode(o, skip_special_tokens=True).strip() for o in outputs]
+
+
+def _store_pairs(session, evaluation, held, texts_p, texts_b, params, seed) -> int:
+    coin = random.Random(seed)
+    responses = [
+        {
+            "prompt_id": pid,
+            "text": text,
+            "text_hash": sha256(text),
+            "policy_id": system,
+            "generation_params": params,
+        }
+        for (pid, _, _), tp, tb in zip(held, texts_p, texts_b, strict=True)
+        for text, system in ((tp, evaluation.policy), (tb, evaluation.baseline))
+    ]
+    upsert(session, Response.__table__, responses, keys=("prompt_id", "text_hash"))
+    ids = {
+        (r.prompt_id, r.text_hash): r.id
+        for r in session.execute(
+            select(Response.id, Response.prompt_id, Response.text_hash).where(
+                Response.prompt_id.in_([h[0] for h in held])
+            )
+        )
+    }
+    rows = []
+    for (pid, prompt, prompt_hash), tp, tb in zip(held, texts_p, texts_b, strict=True):
+        p_first = coin.random() < 0.5
+        a, b = (tp, tb) if p_first else (tb, tp)
+        sys_a, sys_b = (
+            (evaluation.policy, evaluation.baseline)
+            if p_first
+            else (evaluation.baseline, evaluation.policy)
+        )
+        meta = {"evaluation_id": evaluation.id, "policy_slot": "A" if p_first else "B"}
+        record = PairRecord("", prompt, a, b, meta, system_a=sys_a, system_b=sys_b)
+        rows.append(
+            {
+                "external_id": f"eval:{evaluation.id}:{prompt_hash[:24]}",
+                "prompt_id": pid,
+                "response_a_id": ids[(pid, sha256(a))],
+                "response_b_id": ids[(pid, sha256(b))],
+                "source": evaluation.pair_source,
+                "system_a": sys_a,
+                "system_b": sys_b,
+                "metadata": meta,
+                "content_hash": record.content_hash,
+            }
+        )
+    upsert(session, Pair.__table__, rows, keys=("external_id",))
+    return len(rows)
+
+
+def _record_ties(session: Session, judge_version_id: int, pair_source: str) -> int:
+    """A judgment 'tie' for each pair of identical responses, so the win-rate code counts them."""
+    ids = list(
+        session.scalars(
+            select(Pair.id).where(
+                Pair.source == pair_source, Pair.response_a_id == Pair.response_b_id
+            )
+        )
+    )
+    rows = [
+        {
+            "pair_id": pid,
+            "label": "tie",
+            "p_a": 0.5,
+            "confidence": 1.0,
+            "p_a_ab": 0.5,
+            "p_a_ba": 0.5,
+            "swap_inconsistent": False,
+            "raw_output": TIE_NOTE,
+            "status": "ok",
+        }
+        for pid in ids
+    ]
+    upsert_judgments(session, judge_version_id=judge_version_id, rows=rows, actor="evaluation")
+    return len(ids)
+
+
+def evaluation_summary(session: Session, evaluation: Evaluation) -> dict[str, Any]:
+    """The figures as they stand now (PPI moves as reviewers label the spot-check sample)."""
+    from pipeline.evaluation.win_rates import compute_win_rates
+
+    judge = session.get(JudgeVersion, evaluation.judge_version_id)
+    rows = compute_win_rates(
+        session,
+        [judge.name],
+        system=evaluation.policy,
+        opponent=evaluation.baseline,
+        source=evaluation.pair_source,
+    )
+    row = next((r for r in rows if r.system == evaluation.policy), None)
+    identical = session.scalar(
+        select(func.count()).where(
+            Pair.source == evaluation.pair_source, Pair.response_a_id == Pair.response_b_id
+        )
+    )
+    # People's labels on these pairs (the win-rate code also counts identical pairs as human
+    # ties by construction; here "human" means labelled by a person).
+    labelled = session.scalar(
+        select(func.count()).where(
+            Pair.source == evaluation.pair_source,
+            (Pair.human_consensus.is_not(None)) | (Pair.override_label.is_not(None)),
+        )
+    )
+    check = evaluation.alignment or {}
+    warnings = list(check.get("warnings") or [])
+    if row is not None and row.warning:
+        warnings.append(row.warning)
+    return {
+        "evaluation_id": evaluation.id,
+        "policy": evaluation.policy,
+        "baseline": evaluation.baseline,
+        "judge": judge.name,
+        "pairs": row.pairs if row else 0,
+        "identical_pairs": identical,
+        "wins": row.ai_wins if row else 0,
+        "losses": row.ai_losses if row else 0,
+        "ties": row.ai_ties if row else 0,
+        "ai_win_rate": row.ai_win_rate if row else None,
+        "ai_interval": list(row.ai_interval) if row and row.ai_interval else None,
+        "lc_win_rate": row.lc_win_rate if row else None,
+        "human_pairs": labelled,
+        "human_win_rate": row.human_win_rate if row and labelled else None,
+        "ppi_win_rate": row.ppi_win_rate if row and labelled else None,
+        "ppi_interval": list(row.ppi_interval) if row and labelled and row.ppi_interval else None,
+        "audit_sample_id": evaluation.audit_sample_id,
+        "judge_alignment": check,
+        "warnings": warnings,
+    }
+
+
+def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, int]:
+    from pipeline.label import label_pairs
+
+    report = label_pairs(judge, url=url, source=pair_source, progress=False)
+    if report.counts["failed"]:
+        raise UserError(
+            f"the judge failed on {report.counts['failed']} pairs; "
+            f"`rlaif label --source {pair_source}` retries them"
+        )
+    return report.judge_version_id, report.judge_version, report.pending
+
+
+def _generate_and_judge(request, policy, baseline, held, evaluation_id, judge, url, seconds,
+                        started) -> int:  # fmt: skip
+    texts = [p[1] for p in held.prompts]
+    d = request.decoding
+    texts_p = generate(policy, texts, d, request.device, request.dtype)
+    same = policy.path == baseline.path
+    texts_b = texts_p if same else generate(baseline, texts, d, request.device, request.dtype)
+    seconds["generation"] = time.perf_counter() - started
+    with session_scope(url) as session:
+        evaluation = session.get(Evaluation, evaluation_id)
+        params = d.as_params()
+        _store_pairs(session, evaluation, held.prompts, texts_p, texts_b, params, request.seed)
+        pair_source = evaluation.pair_source
+
+    mark = time.perf_counter()
+    if judge is None:
+        from pipeline.judges.judge_config import load_judge_config
+        from pipeline.label import build_judge
+
+        judge = build_judge(load_judge_config(request.judge))
+    version_id, _, _ = _judge_pairs(judge, url, pair_source)
+    seconds["judging"] = time.perf_counter() - mark
+
+    return version_id
+
+
+def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int) -> dict:
+    """Ties recorded, the spot-check sample drawn, the judge re-validated, the figures kept."""
+    pair_source = f"evaluation:{evaluation_id}"
+    with session_scope(url) as session:
+        evaluation = session.get(Evaluation, evaluation_id)
+        version = session.get(JudgeVersion, version_id)
+        evaluation.judge_version_id = version_id
+        _record_ties(session, version_id, pair_source)
+        different = session.scalar(
+            select(func.count()).where(
+                Pair.source == pair_source, Pair.response_a_id != Pair.response_b_id
+            )
+        )
+        if different:  # identical pairs are ties by construction: nothing for people to check
+            sample = store_audit_sample(
+                session,
+                created_by=created_by,
+                judge_version_id=version_id,
+                size=min(different, MAX_SAMPLE),
+                seed=seed,
+                name=f"evaluation {evaluation_id} spot-check",
+                pair_source=pair_source,
+            )
+            evaluation.audit_sample_id = sample.id
+        check = check_judge(session, version.name, version_id, before_id=evaluation_id)
+        evaluation.alignment = check.as_dict()
+        session.flush()
+        summary = evaluation_summary(session, evaluation)
+        evaluation.result = {k: v for k, v in summary.items() if k != "judge_alignment"}
+        evaluation.status, evaluation.ended_at = "succeeded", utcnow()
+    return summary
+
+
+def run_evaluation(
+    request: EvaluateRequest,
+    *,
+    created_by: str,
+    judge=None,
+    url: str | None = None,
+    policy_job_id: int | None = None,
+) -> dict[str, Any]:
+    """Run one evaluation end to end; returns evaluation_summary plus the seconds per stage.
+    `judge` (an object with the judge interface) replaces building one from request.judge."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with session_scope(url) as session:
+        policy = resolve_model_ref(session, request.policy)
+        baseline = resolve_model_ref(session, request.baseline)
+        held = held_out_prompts(
+            session,
+            policy,
+            n=request.n,
+            seed=request.seed,
+            source=request.prompts,
+            prompts_file=request.prompts_file,
+        )
+        evaluation = Evaluation(
+            policy=policy.system,
+            policy_path=policy.path,
+            policy_job_id=policy_job_id or policy.job_id,
+            baseline=baseline.system,
+            baseline_path=baseline.path,
+            snapshot_id=held.snapshot_id,
+            pair_source=f"evaluation:pending:{time.time_ns()}",
+            prompt_source=held.source,
+            n_prompts=len(held.prompts),
+            decoding={**request.decoding.as_params(), "seed_pairs": request.seed},
+            created_by=created_by,
+        )
+        session.add(evaluation)
+        session.flush()
+        evaluation.pair_source = f"evaluation:{evaluation.id}"
+        evaluation_id = evaluation.id
+    try:
+        version_id = _generate_and_judge(request, policy, baseline, held, evaluation_id, judge,
+                                         url, seconds, started)  # fmt: skip
+        mark = time.perf_counter()
+        summary = _report(url, evaluation_id, version_id, created_by, request.seed)
+        seconds["reporting"] = time.perf_counter() - mark
+    except BaseException as error:  # recorded, never left "running"
+        with session_scope(url) as session:
+            failed = session.get(Evaluation, evaluation_id)
+            failed.status, failed.ended_at = "failed", utcnow()
+            failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
+        raise
+    return {**summary, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
