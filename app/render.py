@@ -129,3 +129,15 @@ def judgment_panel(judgments: list[JudgmentView], *, key: str) -> None:
             if j.rationale:
                 with st.expander("Judge's rationale"):
                     st.markdown(safe_markdown(j.rationale))
+
+
+def csv_download(df, name: str) -> None:
+    """A table's download button (`<name>.csv`), the same on every page that offers one."""
+    st.download_button(
+        f"Download {name}.csv",
+        df.to_csv(index=False).encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"csv_{name}",
+        icon=":material/download:",
+    )

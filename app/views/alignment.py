@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import require_user
-from app.render import fmt, inline_text
+from app.render import csv_download, fmt, inline_text
 from db.session import database_url, session_scope
 from pipeline import alignment
 from pipeline.metrics import metrics_rows_for_table
@@ -56,17 +56,6 @@ def load_report(
             sample_ids=dict(samples),
             alpha=alpha,
         )
-
-
-def download(df: pd.DataFrame, name: str) -> None:
-    st.download_button(
-        f"Download {name}.csv",
-        df.to_csv(index=False).encode(),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"csv_{name}",
-        icon=":material/download:",
-    )
 
 
 st.title("Alignment")
@@ -140,7 +129,7 @@ st.dataframe(
 )
 cols = st.columns(2)
 with cols[0]:
-    download(metrics_df, "metrics")
+    csv_download(metrics_df, "metrics")
 cols[1].download_button(
     "Download metrics.json (as the CLI)",
     json.dumps(report.metrics, indent=2),
@@ -167,7 +156,7 @@ st.altair_chart(
     .properties(width=180, height=180)
     .facet(column=alt.Column("judge:N", title=None)),
 )
-download(confusion, "confusion")
+csv_download(confusion, "confusion")
 
 # --- calibration ----------------------------------------------------------------------------
 st.header("Calibration")
@@ -197,7 +186,7 @@ else:
     st.altair_chart(
         (diagonal.encode(x="x:Q", y="y:Q") + points).properties(height=320),
     )
-    download(reliability, "reliability")
+    csv_download(reliability, "reliability")
 
 # --- thresholds -----------------------------------------------------------------------------
 st.header("Auto-accept threshold")
@@ -229,7 +218,7 @@ if threshold_setting is not None:
     rule = alt.Chart(pd.DataFrame({"t": [threshold_setting]})).mark_rule(color="red")
     chart = chart + rule.encode(x="t:Q")
 st.altair_chart(chart.properties(height=320))
-download(thresholds, "thresholds")
+csv_download(thresholds, "thresholds")
 
 # --- drift ----------------------------------------------------------------------------------
 st.header("Drift")
@@ -248,12 +237,12 @@ else:
         )
         .properties(height=280),
     )
-    download(over_time, "agreement_over_time")
+    csv_download(over_time, "agreement_over_time")
 versions = pd.DataFrame(report.across_versions)
 st.subheader("Across judge versions (oldest first)")
 st.caption("`agreement_common`: on the pairs every listed version judged, a like-for-like view.")
 st.dataframe(versions, hide_index=True, key="al_versions")
-download(versions, "agreement_by_version")
+csv_download(versions, "agreement_by_version")
 
 # --- length bias ----------------------------------------------------------------------------
 st.header("Length bias")
@@ -287,7 +276,7 @@ if not shares.empty:
         )
         .properties(width=160, height=220),
     )
-download(length_df, "length_bias")
+csv_download(length_df, "length_bias")
 
 # --- PPI ------------------------------------------------------------------------------------
 st.header("Share of pairs where A is preferred")
@@ -329,7 +318,7 @@ if not ppi_df.empty:
         .properties(height=90)
         .facet(row=alt.Row("judge:N", title=None)),
     )
-    download(ppi_df, "ppi")
+    csv_download(ppi_df, "ppi")
 
 # --- position bias --------------------------------------------------------------------------
 st.header("Swap consistency and position bias")
@@ -350,4 +339,4 @@ if not bars.empty:
         )
         .properties(width=160, height=220),
     )
-download(bias, "position_bias")
+csv_download(bias, "position_bias")

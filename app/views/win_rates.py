@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import can_write, require_user
-from app.render import safe_markdown
+from app.render import csv_download, safe_markdown
 from db.session import database_url, session_scope
 from pipeline.errors import UserError
 from pipeline.evaluation.leaderboard import Leaderboard, compute_leaderboard
@@ -43,17 +43,6 @@ def load_length_bins(url: str, judge: str, system: str, opponent: str) -> list[L
     with session_scope(url) as session:
         judge_id = resolve_judges(session, [judge])[0].id
         return outcome_by_length(session, judge_id, system, opponent)
-
-
-def download(df: pd.DataFrame, name: str) -> None:
-    st.download_button(
-        f"Download {name}.csv",
-        df.to_csv(index=False).encode(),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"csv_{name}",
-        icon=":material/download:",
-    )
 
 
 def interval_columns(df: pd.DataFrame, *names: str) -> pd.DataFrame:
@@ -146,7 +135,7 @@ st.altair_chart(
         )
     ).properties(height=max(160, 60 * len(order)))
 )
-download(leaderboard, "leaderboard")
+csv_download(leaderboard, "leaderboard")
 
 # --- win-rate matrix ------------------------------------------------------------------------
 st.header("Win-rate matrix")
@@ -177,7 +166,7 @@ st.altair_chart(
         + heat.mark_text(fontSize=11).encode(text=alt.Text("ai_win_rate:Q", format=".0%"))
     ).properties(height=max(160, 32 * len(order)))
 )
-download(table, "win_rates")
+csv_download(table, "win_rates")
 
 # --- one comparison -------------------------------------------------------------------------
 st.header("One comparison")
@@ -231,7 +220,7 @@ if not shown.empty:
             )
         ).properties(height=170)
     )
-download(estimates, "comparison")
+csv_download(estimates, "comparison")
 
 if can_write(user):
     with st.container(border=True):
@@ -307,6 +296,6 @@ else:
         )
         .properties(height=280)
     )
-download(pd.DataFrame([asdict(bias)]), "length_bias")
+csv_download(pd.DataFrame([asdict(bias)]), "length_bias")
 if not bins.empty:
-    download(bins, "outcome_by_length")
+    csv_download(bins, "outcome_by_length")
