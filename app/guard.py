@@ -20,8 +20,9 @@ import streamlit as st
 from streamlit import config
 
 from db.session import session_scope
-from pipeline import auth, sessions
-from pipeline.auth import AuthUser
+from pipeline.auth import sessions
+from pipeline.auth import users as auth
+from pipeline.auth.users import AuthUser
 
 SESSION_KEY = "auth_user"  # the AppTest seam only
 SIGNIN_PATH = "/signin"

@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from app import sso
 from db.session import session_scope
-from pipeline import sessions
-from pipeline.auth_settings import session_settings
+from pipeline.auth import sessions
+from pipeline.auth.settings import session_settings
 
 SIGNIN_PATH = "/signin"
 SIGNOUT_PATH = "/signout"

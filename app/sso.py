@@ -6,7 +6,7 @@ one `[auth.NAME]` section per provider) in `$RLAIF_HOME/secrets.toml` or
 `/auth/login?provider=...` (the URL `st.login(NAME)` sends the browser to). After the provider's
 callback Streamlit holds the identity in its signed `_streamlit_user` cookie; the middleware
 (app/security.py) hands it to `complete`, which maps the e-mail to a local active user
-(`pipeline.auth.user_for_email`), starts one of our server-side sessions and drops Streamlit's
+(`pipeline.auth.users.user_for_email`), starts one of our server-side sessions and drops Streamlit's
 identity cookie, so that sign-out and revocation work the same for both ways of signing in.
 
 This is the one module that uses Streamlit's auth internals.
@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from db.session import session_scope
-from pipeline import auth, sessions
-from pipeline.auth import AuthUser
+from pipeline.auth import sessions
+from pipeline.auth import users as auth
+from pipeline.auth.users import AuthUser
 
 DENIED = (
     "Your single sign-on account has no access to this workbench. "

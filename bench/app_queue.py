@@ -46,7 +46,7 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
 
     from db.models import HumanLabel, JudgeVersion, Judgment, Pair, Prompt, Response, User
     from db.session import get_engine, upgrade_database
-    from pipeline.auth import hash_password
+    from pipeline.auth.users import hash_password
 
     upgrade_database(url)
     engine = get_engine(url)
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from db.models import Pair
     from db.session import get_engine, session_scope
-    from pipeline.auth import AuthUser
+    from pipeline.auth.users import AuthUser
     from pipeline.review import queue
 
     with session_scope(url) as session:

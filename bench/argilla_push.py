@@ -40,7 +40,7 @@ def raw_log(config, n: int) -> float:
     import argilla as rg
 
     from db.session import get_sessionmaker
-    from pipeline.argilla_sync import records as argilla_records
+    from pipeline.argilla import records as argilla_records
     from pipeline.review.queue import required_labels
 
     with get_sessionmaker().begin() as session:
@@ -71,7 +71,7 @@ def our_push(config) -> tuple[float, float]:
     """Seconds for our push into a fresh dataset, then for pushing again with nothing changed."""
     from dataclasses import replace
 
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     config = replace(config, dataset=f"bench-push-{uuid.uuid4().hex[:8]}")
     client = argilla_sync.connect(config)
@@ -99,13 +99,13 @@ def main() -> None:
     os.environ["RLAIF_DATABASE_URL"] = url
     started_home = None
     if not os.environ.get("ARGILLA_API_URL"):
-        from pipeline.argilla_server import manager
+        from pipeline.argilla import local_server as manager
 
         started_home = workdir / "argilla"
         info = manager.start(started_home, manager.free_port())
         os.environ.update(ARGILLA_API_URL=info.url, ARGILLA_API_KEY=info.owner_api_key)
     try:
-        from pipeline.argilla_sync.config import ArgillaConfig
+        from pipeline.argilla.config import ArgillaConfig
 
         config = ArgillaConfig.from_env()
         seed_database(url, args.pairs)
@@ -130,7 +130,7 @@ def main() -> None:
         )
     finally:
         if started_home:
-            from pipeline.argilla_server import manager
+            from pipeline.argilla import local_server as manager
 
             manager.stop(started_home)
 

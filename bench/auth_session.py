@@ -42,8 +42,8 @@ def add_sessions(url: str) -> str:
 
     from db.models import User, UserSession, utcnow
     from db.session import session_scope
-    from pipeline import sessions
-    from pipeline.auth import AuthUser
+    from pipeline.auth import sessions
+    from pipeline.auth.users import AuthUser
 
     now = utcnow()
     with session_scope(url) as session:
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from db.models import Pair, User
     from db.session import session_scope
-    from pipeline import auth, sessions
+    from pipeline.auth import sessions
+    from pipeline.auth import users as auth
 
     token = add_sessions(url)
     with session_scope(url) as session:

@@ -7,7 +7,7 @@ on N prompts, side by side with the same pairs made by hand the way `rlaif gener
     judgments, a spot-check sample, win rates raw / LC / PPI, the judge's re-validation);
 (b) by hand: the same greedy generation call (generate.py's prompt rendering and hf_forward's
     batching), the pairs written to a JSONL file and imported (pipeline.ingest, `rlaif
-    import`), then labelled (pipeline.label.label_pairs, `rlaif label --source`).
+    import`), then labelled (pipeline.judging.runner.label_pairs, `rlaif label --source`).
 
 Against itself with greedy decoding every pair is two identical responses: a tie that neither
 route sends to the judge, so (a) - (b) is the job's bookkeeping and reporting. Each repeat runs
@@ -77,7 +77,7 @@ def by_hand(url: str, texts: list[str], max_new_tokens: int, judge, folder: Path
     from pipeline.evaluation.eval_inputs import resolve_model_ref
     from pipeline.evaluation.policy_eval import Decoding, generate
     from pipeline.ingest.pairs import import_pairs
-    from pipeline.label import label_pairs
+    from pipeline.judging.runner import label_pairs
 
     started = time.perf_counter()
     with session_scope(url) as session:
@@ -107,8 +107,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-    from pipeline.judges.judge_config import load_judge_config
-    from pipeline.label import build_judge
+    from pipeline.judging.config import load_judge_config
+    from pipeline.judging.runner import build_judge
 
     judge = build_judge(load_judge_config("default"))  # loaded once, shared by both routes
     texts = prompts(args.prompts)

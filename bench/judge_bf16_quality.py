@@ -2,7 +2,7 @@
 
 The first 200 bundled HH-RLHF pairs (the chosen response placed in slot A or B by a seeded coin,
 as the importer does) and the 100 LLMBar Natural pairs with their expert labels, judged by the
-same model in float32 and in bfloat16 on the CPU. Criteria (pipeline/judges/dtype_check.py):
+same model in float32 and in bfloat16 on the CPU. Criteria (pipeline/judging/dtype_check.py):
 median |Δp| <= 0.01, max |Δp| <= 0.05, labels equal wherever either run's confidence exceeds
 0.55, agreement with the human labels within 2 points.
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="a markdown report")
     args = parser.parse_args(argv)
 
-    from pipeline.judges import hf_common
-    from pipeline.judges.dtype_check import compare, hh_pairs, judge_p, llmbar_pairs
+    from pipeline.judging.backends import hf_common
+    from pipeline.judging.dtype_check import compare, hh_pairs, judge_p, llmbar_pairs
 
     sets = {"HH-RLHF": hh_pairs(args.hh), "LLMBar Natural": llmbar_pairs(args.llmbar)}
     sets = {name: items for name, items in sets.items() if items}

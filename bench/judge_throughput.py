@@ -43,7 +43,7 @@ DATA = ROOT / "pipeline" / "data" / "hh_rlhf_harmless_sample.jsonl"
 
 def load_pairs(n: int):
     from pipeline.ingest.records import split_dialogues
-    from pipeline.judges.base import PairInput
+    from pipeline.judging.base import PairInput
 
     pairs = []
     with DATA.open() as handle:
@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from pipeline.judges import hf_forward
-    from pipeline.judges.base import parse_label
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-    from pipeline.judges.judge_config import JudgeConfig
+    from pipeline.judging.backends import hf_forward
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
+    from pipeline.judging.base import parse_label
+    from pipeline.judging.config import JudgeConfig
 
     config = JudgeConfig(
         model=args.model,

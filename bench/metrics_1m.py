@@ -211,7 +211,7 @@ def render_page(url: str, repeats: int) -> tuple[float, list[float], float]:
     from streamlit.testing.v1 import AppTest
 
     from db.session import session_scope
-    from pipeline import auth
+    from pipeline.auth import users as auth
 
     with session_scope(url) as session:
         row = auth.list_users(session)
@@ -249,8 +249,8 @@ def main() -> None:
     check_consistency(url)
 
     from db.session import get_sessionmaker
-    from pipeline.alignment import alignment_report
-    from pipeline.metrics import compute_metrics
+    from pipeline.evaluation.agreement import compute_metrics
+    from pipeline.evaluation.alignment import alignment_report
 
     maker = get_sessionmaker(url)
 

@@ -2,7 +2,8 @@
 
 A stub OpenAI-compatible server that answers at once (a bare ASGI app under uvicorn, in its own
 process on loopback) serves `/v1/completions` with prompt lists and `/v1/chat/completions`; the
-judge (pipeline/judges/openai_compat.py, unmodified) labels the same N HH-RLHF pairs both ways:
+judge (pipeline/judging/backends/openai_compat.py, unmodified) labels the same N HH-RLHF pairs
+both ways:
 
 (a) prompt lists: the chat template rendered locally with the bundled SmolLM2 tokenizer, both
     orders side by side, `--prompts-per-request` prompts per request;
@@ -115,8 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from bench.judge_throughput import load_pairs
     from pipeline.bundled_models import smollm2_path
-    from pipeline.judges.judge_config import JudgeConfig
-    from pipeline.judges.openai_compat import OpenAICompatJudge
+    from pipeline.judging.backends.openai_compat import OpenAICompatJudge
+    from pipeline.judging.config import JudgeConfig
 
     pairs = load_pairs(args.pairs)
     subsets = {"lists": pairs, "chat": pairs[: args.chat_pairs or len(pairs)]}

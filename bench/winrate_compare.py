@@ -28,7 +28,7 @@ import json, sys, time
 from db.session import get_sessionmaker
 from pipeline.evaluation.leaderboard import compute_leaderboard
 from pipeline.evaluation.win_rates import compute_win_rates
-from pipeline.metrics import compute_metrics
+from pipeline.evaluation.agreement import compute_metrics
 maker = get_sessionmaker(sys.argv[1])
 jobs = {
     "compute_win_rates": compute_win_rates,

@@ -350,7 +350,8 @@ class Snapshot(Base):
     n_ai: Mapped[int] = mapped_column(Integer)
     path: Mapped[str | None] = mapped_column(String(1024))  # absolute: lineage from any folder
     judge_versions: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    # sha256 over the exported files (pipeline.merge.content_hash); None for older snapshots.
+    # sha256 over the exported files (pipeline.train.snapshots.content_hash); None for older
+    # snapshots.
     content_hash: Mapped[str | None] = mapped_column(String(64))
 
 

@@ -75,7 +75,7 @@ def generate_candidates(
     import torch
     from tqdm import tqdm
 
-    from pipeline.judges import hf_common, hf_forward
+    from pipeline.judging.backends import hf_common, hf_forward
 
     params = params or SamplingParams()
     if params.n < 2:

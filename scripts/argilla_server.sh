@@ -12,14 +12,14 @@
 start_argilla_for_tests() {
   export RLAIF_ARGILLA_VENV=${RLAIF_ARGILLA_VENV:-$HOME/.cache/rlaif/argilla-server-venv}
   local home="$RLAIF_SERVICES_DIR/argilla" exports
-  if ! exports=$(.venv/bin/python -m pipeline.argilla_server.manager start --home "$home" \
+  if ! exports=$(.venv/bin/python -m pipeline.argilla.local_server start --home "$home" \
       --port "$(free_port)" --print-test-env); then
     echo "warning: the local Argilla server did not start; the argilla tests will start one" \
       "themselves (and fail in CI if it cannot start)" >&2
     return 0
   fi
   eval "$exports"
-  _STOP_HOOKS+=(".venv/bin/python -m pipeline.argilla_server.manager stop --home $home")
+  _STOP_HOOKS+=(".venv/bin/python -m pipeline.argilla.local_server stop --home $home")
   echo "Argilla on $RLAIF_TEST_ARGILLA_URL"
 }
 

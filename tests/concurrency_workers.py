@@ -14,7 +14,7 @@ BARRIER_TIMEOUT_S = 120
 def reviewer(url: str, user: tuple[int, str], pair_ids: list[int], label: str, barrier) -> None:
     """Label `pair_ids` one transaction each, as the review app's label button does."""
     from db.session import session_scope
-    from pipeline.auth import AuthUser
+    from pipeline.auth.users import AuthUser
     from pipeline.review import queue
 
     who = AuthUser(id=user[0], username=user[1], role="reviewer")
@@ -28,11 +28,11 @@ def reviewer(url: str, user: tuple[int, str], pair_ids: list[int], label: str, b
 
 class StandInJudge:
     """A judge whose model is replaced by a fixed answer (label B, confidence 0.9): the subject
-    is the judge's write path (pipeline/label.py), and loading a model in every spawned process
-    would only add seconds of start-up before the race."""
+    is the judge's write path (pipeline/judging/runner.py), and loading a model in every spawned
+    process would only add seconds of start-up before the race."""
 
     def __init__(self) -> None:
-        from pipeline.judges.base import JudgeIdentity
+        from pipeline.judging.base import JudgeIdentity
 
         self.identity = JudgeIdentity(
             name="stand-in",
@@ -46,13 +46,13 @@ class StandInJudge:
         )
 
     def judge(self, pairs) -> list[dict[str, Any]]:
-        from pipeline.judges.base import combine_orders
+        from pipeline.judging.base import combine_orders
 
         return [{"pair_id": p.pair_id, **combine_orders(0.1, 0.1)} for p in pairs]
 
 
 def judge(url: str, chunk_size: int, barrier) -> None:
-    from pipeline.label import label_pairs
+    from pipeline.judging.runner import label_pairs
 
     stand_in = StandInJudge()
     barrier.wait(BARRIER_TIMEOUT_S)
@@ -63,7 +63,7 @@ def claimer(url: str, user: tuple[int, str], rounds: int, out: str, barrier) -> 
     """Each round: open the queue at the same moment as the other reviewer (claim), then label
     the claimed pair so it leaves the queue. Writes the claimed pair ids to `out`."""
     from db.session import session_scope
-    from pipeline.auth import AuthUser
+    from pipeline.auth.users import AuthUser
     from pipeline.review import queue
 
     who = AuthUser(id=user[0], username=user[1], role="reviewer")

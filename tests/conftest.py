@@ -134,8 +134,8 @@ def judge(tiny_lm):
     """The log-prob judge on tiny_lm. A small token budget forces several left-padded batches
     of different lengths. float32 on every CPU: the tests compare its numbers to 1e-5 (`auto`
     would pick bf16 on a CPU with native bf16; tests/test_dtype.py covers that)."""
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-    from pipeline.judges.judge_config import JudgeConfig
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
+    from pipeline.judging.config import JudgeConfig
 
     config = JudgeConfig(model=str(tiny_lm), device="cpu", dtype="float32", max_batch_tokens=300)
     return HfLogprobJudge(config)

@@ -10,8 +10,8 @@ from factories import judge_pair, label_pair, make_judge, make_pairs
 from db.labels import judge_by_name, upsert_judgments
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import session_scope
-from pipeline.alignment import alignment_report
-from pipeline.alignment_ppi import ppi_interval
+from pipeline.evaluation.alignment import alignment_report
+from pipeline.evaluation.ppi import ppi_interval
 
 # name: (human label or None, AI label, confidence, p_a_ab, p_a_ba, swap_inconsistent)
 CASE = {
@@ -206,7 +206,7 @@ def test_ppi_over_all_human_labelled_pairs_by_hand(case):
 
 
 def test_report_metrics_are_the_cli_metrics(case):
-    from pipeline.metrics import compute_metrics
+    from pipeline.evaluation.agreement import compute_metrics
 
     with session_scope(case) as s:
         assert alignment_report(s).metrics == compute_metrics(s)

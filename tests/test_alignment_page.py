@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from test_metrics import build_example
 
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "alignment.py"
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import HumanLabel, LabelAudit, Pair
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 APP = Path(__file__).resolve().parents[1] / "app"
 PASSWORD = "correct-horse"

@@ -6,7 +6,7 @@ import re
 import stat
 
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 from pipeline.commands.app_cmds import admin_password_file, streamlit_command
 
 

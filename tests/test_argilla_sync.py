@@ -18,7 +18,7 @@ from factories import judge_pair, label_pair, make_judge, make_pair, make_pairs
 from sqlalchemy import func, select
 
 from db.models import HumanLabel, LabelAudit, SyncRun
-from pipeline.argilla_sync.config import ArgillaConfig
+from pipeline.argilla.config import ArgillaConfig
 
 # --- the server ---------------------------------------------------------------------------------
 
@@ -34,7 +34,7 @@ def argilla_server(tmp_path_factory) -> dict[str, str]:
             "annotator": os.environ.get("RLAIF_TEST_ARGILLA_ANNOTATOR", "annotator"),
         }
         return
-    from pipeline.argilla_server import manager
+    from pipeline.argilla import local_server as manager
 
     home = tmp_path_factory.mktemp("argilla-server")
     try:
@@ -115,7 +115,7 @@ def seed(session, n: int = 3):
 
 @pytest.mark.argilla
 def test_push_carries_suggestion_score_agent_and_metadata(config, argilla_server, session):
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     pairs, _ = seed(session)
     result = argilla_sync.push(config)
@@ -183,7 +183,7 @@ def test_push_carries_suggestion_score_agent_and_metadata(config, argilla_server
 
 @pytest.mark.argilla
 def test_push_again_sends_only_what_changed_and_updates_in_place(config, argilla_server, session):
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     pairs, judge = seed(session)
     assert argilla_sync.push(config).pushed == 3
@@ -217,7 +217,7 @@ def test_push_again_sends_only_what_changed_and_updates_in_place(config, argilla
 
 @pytest.mark.argilla
 def test_only_queue_skips_reviewed_pairs(config, argilla_server, session):
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     pairs, _ = seed(session)
     label_pair(session, pairs[2], "alice", "tie")
@@ -231,7 +231,7 @@ def test_only_queue_skips_reviewed_pairs(config, argilla_server, session):
 
 @pytest.mark.argilla
 def test_pull_submitted_response_becomes_human_label_once(config, argilla_server, session):
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     pairs, _ = seed(session)
     argilla_sync.push(config)
@@ -268,7 +268,7 @@ def test_pull_submitted_response_becomes_human_label_once(config, argilla_server
 @pytest.mark.argilla
 def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_server, session):
     from db.models import Pair
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     pairs, _ = seed(session)
     annotator = argilla_server["annotator"]
@@ -306,7 +306,7 @@ def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_s
 
 @pytest.mark.argilla
 def test_changed_response_is_an_audited_label_change(config, argilla_server, session):
-    from pipeline.argilla_sync import run as argilla_sync
+    from pipeline.argilla import sync as argilla_sync
 
     pairs, _ = seed(session)
     argilla_sync.push(config)
@@ -341,9 +341,9 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
 ):
     from dataclasses import replace
 
-    from pipeline.argilla_server.manager import free_port
-    from pipeline.argilla_sync import run as argilla_sync
-    from pipeline.argilla_sync.connection import ArgillaUnavailable
+    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla.connection import ArgillaUnavailable
+    from pipeline.argilla.local_server import free_port
 
     pairs, _ = seed(session)
     label_pair(session, pairs[2], "alice", "tie")
@@ -372,7 +372,7 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
 
 
 def test_record_ids_round_trip():
-    from pipeline.argilla_sync.records import pair_id_of, record_id
+    from pipeline.argilla.records import pair_id_of, record_id
 
     assert record_id(42) == "pair-42"
     assert pair_id_of("pair-42") == 42
@@ -382,7 +382,7 @@ def test_record_ids_round_trip():
 
 
 def test_build_record_clamps_score_and_skips_invalid_labels(session):
-    from pipeline.argilla_sync.records import build_record
+    from pipeline.argilla.records import build_record
 
     pairs = make_pairs(session, 2)
     judge = make_judge(session)
@@ -400,7 +400,7 @@ def test_build_record_clamps_score_and_skips_invalid_labels(session):
 
 
 def test_retries_back_off_then_give_up(monkeypatch):
-    from pipeline.argilla_sync import connection as argilla_connection
+    from pipeline.argilla import connection as argilla_connection
 
     sleeps: list[float] = []
     monkeypatch.setattr(argilla_connection.time, "sleep", sleeps.append)
@@ -449,8 +449,8 @@ def test_not_configured_is_one_line(cli, sqlite_url, monkeypatch):
 def test_push_to_argilla_carries_systems(config, argilla_server, session):
     """A real Argilla server: a dataset created before systems existed gets the two metadata
     properties on the next push, and the records carry them."""
-    from pipeline.argilla_sync import run as argilla_sync
-    from pipeline.argilla_sync.connection import connect
+    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla.connection import connect
 
     bare = make_pair(session, "old")
     session.commit()

@@ -12,8 +12,10 @@ from sqlalchemy import select
 
 from db.models import SignInThrottle, UserSession, utcnow
 from db.session import session_scope
-from pipeline import auth, sessions, signin_throttle
-from pipeline.auth_settings import SessionSettings, ThrottleSettings
+from pipeline.auth import sessions
+from pipeline.auth import throttle as signin_throttle
+from pipeline.auth import users as auth
+from pipeline.auth.settings import SessionSettings, ThrottleSettings
 
 PASSWORD = "rita-password"
 

@@ -23,7 +23,8 @@ from test_metrics import build_example
 
 from db.models import HumanLabel, User, UserSession
 from db.session import session_scope
-from pipeline import auth, sessions
+from pipeline.auth import sessions
+from pipeline.auth import users as auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

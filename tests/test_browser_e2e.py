@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from db.models import HumanLabel
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -53,7 +53,7 @@ from db.models import (
     TrainingJob,
 )
 from db.session import session_scope, upgrade_database
-from pipeline import auth
+from pipeline.auth import users as auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "journey-password"

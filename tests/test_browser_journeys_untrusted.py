@@ -21,8 +21,8 @@ from test_render import tricks
 from db.labels import override_pair_label, upsert_human_label
 from db.models import HumanLabel, LabelAudit, Pair
 from db.session import session_scope, upgrade_database
-from pipeline import auth
-from pipeline.review.audit_sample import draw_audit_sample
+from pipeline.auth import users as auth
+from pipeline.review.spot_check import draw_audit_sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "untrusted-password"

@@ -19,7 +19,7 @@ from test_leaderboard import build_rankings
 
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import get_sessionmaker, session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -43,7 +43,7 @@ def code_files():
 
 
 def settings_the_app_reads() -> set[str]:
-    from pipeline.argilla_sync.config import ENV_VARS
+    from pipeline.argilla.config import ENV_VARS
 
     return env_vars_read([ROOT / "db" / "session.py"]) | set(ENV_VARS.values())
 

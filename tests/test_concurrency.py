@@ -41,7 +41,7 @@ def _make_pairs(url: str, folder: Path, n: int) -> list[int]:
 
 
 def _users(url: str, *names: str) -> list[tuple[int, str]]:
-    from pipeline import auth
+    from pipeline.auth import users as auth
 
     with session_scope(url) as session:
         return [
@@ -69,7 +69,7 @@ def _run_processes(*jobs) -> None:
 def _assert_consistent(url: str, out: Path) -> None:
     """Stored state == recount for every pair; the export leaves split votes out and keeps every
     human consensus as a human label."""
-    from pipeline.merge import create_snapshot
+    from pipeline.train.snapshots import create_snapshot
 
     with session_scope(url) as session:
         wrong = wrong_pairs(session)
@@ -128,7 +128,7 @@ def test_judge_writes_while_reviewers_label(db_url, tmp_path):
 
 
 def test_two_human_label_imports_at_once(db_url, tmp_path):
-    n = 2500  # two batches of pipeline/ingest/labels.py (2,000 rows each)
+    n = 2500  # two batches of pipeline/ingest/label_files.py (2,000 rows each)
     _make_pairs(db_url, tmp_path, n)
     commands = []
     for annotator, label in (("ann1", "A"), ("ann2", "B")):

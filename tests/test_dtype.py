@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pipeline.errors import UserError
-from pipeline.judges import hf_common
-from pipeline.judges.dtype_check import compare
+from pipeline.judging.backends import hf_common
+from pipeline.judging.dtype_check import compare
 
 ZEN4_FLAGS = {"fpu", "sse2", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
 SAPPHIRE_RAPIDS_FLAGS = {"avx2", "avx512f", "amx_tile", "amx_bf16", "amx_int8"}
@@ -62,8 +62,8 @@ def test_explicit_dtypes_and_a_bad_one():
 
 
 def test_the_pinned_version_names_the_dtype_auto_resolved_to(tiny_lm):
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-    from pipeline.judges.judge_config import JudgeConfig
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
+    from pipeline.judging.config import JudgeConfig
 
     versions = {}
     for dtype in ("float32", "bfloat16"):
@@ -87,7 +87,7 @@ def test_the_bf16_head_runs_in_float32_and_keeps_the_body_in_bf16(tiny_lm):
 
 
 def _pairs():
-    from pipeline.judges.base import PairInput
+    from pipeline.judging.base import PairInput
 
     return [
         PairInput(1, "which is better?", "the helpful answer", "a worse answer"),
@@ -181,7 +181,7 @@ def test_reward_training_runs_under_bf16_autocast_with_float32_weights(
 def test_bf16_quality_check_on_20_bundled_pairs(rlaif_home):
     """The issue-15 check (bench/judge_bf16_quality.py) on the first 20 HH-RLHF pairs: bf16
     against float32 with the bundled judge."""
-    from pipeline.judges.dtype_check import hh_pairs, run_check
+    from pipeline.judging.dtype_check import hh_pairs, run_check
 
     check = run_check("bundled:smollm2", hh_pairs(20))
     assert check.pairs == 20

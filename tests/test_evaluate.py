@@ -15,7 +15,7 @@ from sqlalchemy import select
 from db.models import Evaluation, Judgment, Pair, Snapshot, SnapshotItem, TrainingJob
 from pipeline.evaluation.policy_eval import TIE_NOTE, Decoding, EvaluateRequest, run_evaluation
 from pipeline.ingest.records import sha256
-from pipeline.judges.base import JudgeIdentity, combine_orders, sigmoid
+from pipeline.judging.base import JudgeIdentity, combine_orders, sigmoid
 
 PROMPTS = [f"please explain why answer {w} is good" for w in ("one", "two", "three", "four")]
 MANY_PROMPTS = [f"{w} {x} {y}" for w in ("why", "how", "what", "which") for x in PROMPTS
@@ -38,7 +38,7 @@ class LongerIsBetterJudge:
     """A judge whose verdict rests on length alone: it picks A with probability
     sigmoid((len A - len B) / 20), drawn from a generator seeded by the two texts (the same pair
     always gets the same verdict). A tiny real model cannot be made to judge this way cheaply,
-    so this small class implements the judge interface (pipeline/judges/base.py) instead."""
+    so this small class implements the judge interface (pipeline/judging/base.py) instead."""
 
     identity = JudgeIdentity(
         name="longer-is-better",

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from app.render import inline_text
 from db.models import Evaluation, TrainingJob
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
 NO_HUMANS = "judge j1 has no human-labelled pairs: its verdict is not validated against people"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipeline.errors import UserError
-from pipeline.judges.harmless import (
+from pipeline.judging.backends.harmless import (
     HarmlessConfig,
     HarmlessJudge,
     ResponseInput,
@@ -33,7 +33,7 @@ def harmless(tiny_lm):
 
 def _hand_p_harmless(judge, item, constitution=None) -> tuple[float, float]:
     """softmax over the label tokens from the full last-position logits of the unpadded prompt."""
-    from pipeline.judges import hf_common
+    from pipeline.judging.backends import hf_common
 
     rendered = judge.template.render(
         prompt=item.prompt, response=item.response, constitution=constitution

@@ -18,7 +18,7 @@ PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
 @pytest.fixture
 def people(sqlite_url):
     from db.session import session_scope
-    from pipeline import auth
+    from pipeline.auth import users as auth
 
     with session_scope(sqlite_url) as session:
         admin = auth.create_user(session, username="ada", password="correct-horse", role="admin")

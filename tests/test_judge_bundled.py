@@ -14,7 +14,7 @@ def test_minilm_path_is_a_model_folder():
 
 
 def test_default_preset_needs_no_file():
-    from pipeline.judges.judge_config import BUNDLED_SMOLLM2, load_judge_config
+    from pipeline.judging.config import BUNDLED_SMOLLM2, load_judge_config
 
     config = load_judge_config("default")
     assert (config.backend, config.model, config.template) == ("hf", BUNDLED_SMOLLM2, "pairwise")
@@ -48,7 +48,7 @@ def test_smollm2_is_converted_once_and_matches_the_gguf_model(rlaif_home):
 def test_example_configs_load():
     from pathlib import Path
 
-    from pipeline.judges.judge_config import load_judge_config
+    from pipeline.judging.config import load_judge_config
 
     examples = Path(__file__).resolve().parents[1] / "pipeline" / "judges" / "examples"
     hf = load_judge_config(str(examples / "local_hf.yaml"))

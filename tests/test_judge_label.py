@@ -82,8 +82,8 @@ def test_bad_config_is_one_clear_error(cli, sqlite_url, tmp_path):
 CRASHING_RUN = textwrap.dedent(
     """
     import os, signal, sys
-    import pipeline.label as label
-    from pipeline.judges.judge_config import JudgeConfig
+    import pipeline.judging.runner as label
+    from pipeline.judging.config import JudgeConfig
 
     real_upsert = label.upsert_judgments
     calls = []
@@ -123,8 +123,8 @@ def test_resume_after_sigkill_mid_chunk(cli, session, pairs, tiny_lm, tmp_path, 
         if row.pair_id in before:
             assert (row.id, row.p_a, row.updated_at) == before[row.pair_id]
     # The resumed labels equal an uninterrupted run's labels.
-    from pipeline.judges.judge_config import JudgeConfig
-    from pipeline.label import build_judge, pair_inputs
+    from pipeline.judging.config import JudgeConfig
+    from pipeline.judging.runner import build_judge, pair_inputs
 
     judge = build_judge(JudgeConfig(name="tiny", model=str(tiny_lm), device="cpu"))
     fresh = judge.judge(pair_inputs(session, [r.pair_id for r in rows]))
@@ -135,7 +135,7 @@ def test_resume_after_sigkill_mid_chunk(cli, session, pairs, tiny_lm, tmp_path, 
 def test_template_change_makes_a_new_version_and_ensembles_flag_disagreement(
     cli, session, pairs, tiny_lm, tmp_path
 ):
-    from pipeline.judges.templates import BUILTIN_DIR
+    from pipeline.judging.templates import BUILTIN_DIR
 
     template = tmp_path / "mine.jinja"
     template.write_text((BUILTIN_DIR / "pairwise.jinja").read_text())
@@ -187,8 +187,8 @@ def test_score_command_stores_direct_scores(cli, session, pairs, tiny_lm):
 
 def test_backend_error_fails_its_chunk_and_is_retried(session, pairs, tiny_lm):
     from pipeline.errors import UserError
-    from pipeline.judges.judge_config import JudgeConfig
-    from pipeline.label import build_judge, label_pairs
+    from pipeline.judging.config import JudgeConfig
+    from pipeline.judging.runner import build_judge, label_pairs
 
     real = build_judge(JudgeConfig(name="tiny", model=str(tiny_lm), device="cpu"))
 
@@ -225,9 +225,9 @@ def test_backend_error_fails_its_chunk_and_is_retried(session, pairs, tiny_lm):
 
 def test_auto_chunk_size_by_backend_and_device(tiny_lm):
     from pipeline.errors import UserError
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-    from pipeline.judges.judge_config import JudgeConfig
-    from pipeline.label import auto_chunk_size
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
+    from pipeline.judging.config import JudgeConfig
+    from pipeline.judging.runner import auto_chunk_size
 
     assert JudgeConfig().chunk_size == 0  # auto unless set
     assert auto_chunk_size(HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu"))) == 16

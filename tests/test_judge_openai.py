@@ -21,8 +21,8 @@ from factories import make_pair
 from sqlalchemy import select
 
 from db.models import JudgeVersion, Judgment, LabelAudit
-from pipeline.judges.base import PairInput
-from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judging.base import PairInput
+from pipeline.judging.config import JudgeConfig
 
 # What the server answers for the response shown FIRST (as "Response A").
 TOP_LOGPROBS = {
@@ -131,7 +131,7 @@ PAIR = PairInput(7, "Which is better?", "good answer", "bad answer")
 
 
 def judge_for(server, model: str, **kwargs):
-    from pipeline.judges.openai_compat import OpenAICompatJudge
+    from pipeline.judging.backends.openai_compat import OpenAICompatJudge
 
     kwargs.setdefault("retries", 0)
     return OpenAICompatJudge(
@@ -175,7 +175,7 @@ def test_timeout_is_retried_then_recorded_as_failed(server):
 
 
 def test_server_error_ends_failed_and_a_rerun_retries(server, session, monkeypatch):
-    from pipeline.label import build_judge, label_pairs
+    from pipeline.judging.runner import build_judge, label_pairs
 
     pair = make_pair(session, "q1", response_a="good answer", response_b="bad answer")
     session.commit()
@@ -209,7 +209,7 @@ def test_server_error_ends_failed_and_a_rerun_retries(server, session, monkeypat
 
 
 def test_parse_label_takes_the_first_label_word():
-    from pipeline.judges.openai_compat import parse_label
+    from pipeline.judging.backends.openai_compat import parse_label
 
     labels = {"A": "A", "B": "B"}
     assert parse_label("Response B is better than A", labels) == "B"

@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from test_judge_openai import PAIR, TOP_LOGPROBS, server  # noqa: F401 (a chat-only server)
 
-from pipeline.judges.base import PairInput
-from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judging.base import PairInput
+from pipeline.judging.config import JudgeConfig
 
 # The tiny tokenizer's chat template around a user message (tests/tiny_models.py).
 USER, ASSISTANT = "<|user|>\n", "\n<|assistant|>\n"
@@ -121,7 +121,7 @@ def list_server():
 
 
 def lists_judge(base_url: str, model: str, **kwargs):
-    from pipeline.judges.openai_compat import OpenAICompatJudge
+    from pipeline.judging.backends.openai_compat import OpenAICompatJudge
 
     kwargs.setdefault("retries", 0)
     config = JudgeConfig(backend="openai", model=model, base_url=base_url, **kwargs)

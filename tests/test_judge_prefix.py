@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.judges import hf_common, hf_forward
-from pipeline.judges.base import PairInput
-from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.base import PairInput
+from pipeline.judging.config import JudgeConfig
 
 LONG_TALK = " ".join(f"turn {i} the user asks about the weather and the answer" for i in range(40))
 PAIRS = [
@@ -104,7 +104,7 @@ def test_water_level_by_hand():
 
 
 def test_long_prompt_loses_its_start_and_keeps_the_preamble(judge, tiny_lm):
-    from pipeline.judges.hf_logprob import HfLogprobJudge
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
 
     limit = len(judge.encode("", "", "")) + 40  # the template alone, plus 40 tokens of text
     short = HfLogprobJudge(
@@ -127,7 +127,7 @@ def test_long_prompt_loses_its_start_and_keeps_the_preamble(judge, tiny_lm):
 
 
 def test_long_responses_lose_their_ends_alike_in_both_orders(judge, tiny_lm):
-    from pipeline.judges.hf_logprob import HfLogprobJudge
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
 
     limit = len(judge.encode("", "", "")) + 40
     short = HfLogprobJudge(

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from pipeline.judges import hf_common, hf_forward
-from pipeline.judges.base import PairInput, combine_orders
-from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.base import PairInput, combine_orders
+from pipeline.judging.config import JudgeConfig
 
 PAIRS = [
     PairInput(1, "which answer is better", "a good answer", "a bad rude answer that is long"),
@@ -135,7 +135,7 @@ def test_label_lookup_sentencepiece_style_spellings_collapse():
 
 
 def test_direct_score_matches_hand_computed_digit_probabilities(tiny_lm):
-    from pipeline.judges.direct import DirectScorer
+    from pipeline.judging.backends.direct import DirectScorer
 
     scorer = DirectScorer(str(tiny_lm), device="cpu", max_batch_tokens=200)
     tokenizer = scorer.tokenizer
@@ -164,7 +164,7 @@ def test_direct_score_matches_hand_computed_digit_probabilities(tiny_lm):
 
 
 def test_reward_model_judge_is_sigmoid_of_reward_difference(tiny_rm):
-    from pipeline.judges.reward_model import RewardModelJudge
+    from pipeline.judging.backends.reward_model import RewardModelJudge
 
     judge = RewardModelJudge(
         JudgeConfig(backend="reward_model", model=str(tiny_rm), device="cpu", max_batch_tokens=64)
@@ -183,7 +183,7 @@ def test_reward_model_judge_is_sigmoid_of_reward_difference(tiny_rm):
 
 
 def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
-    from pipeline.judges.hf_logprob import HfLogprobJudge
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
 
     config = JudgeConfig(
         model=str(tiny_lm),

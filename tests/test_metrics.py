@@ -9,7 +9,7 @@ from factories import judge_pair, label_pair, make_judge, make_pairs
 
 from db.labels import override_pair_label, upsert_judgments
 from db.session import session_scope
-from pipeline.metrics import cohen_kappa, compute_metrics
+from pipeline.evaluation.agreement import cohen_kappa, compute_metrics
 
 
 def build_example(url: str) -> None:

@@ -133,7 +133,7 @@ def test_length_reward_grows_the_length_and_the_warning_fires(
     from pipeline.train.ppo_config import PpoRunConfig
 
     policy = _short_answer_policy(tiny_lm, tmp_path / "policy")
-    monkeypatch.setattr("pipeline.judges.direct.DirectScorer", LengthReward)
+    monkeypatch.setattr("pipeline.judging.backends.direct.DirectScorer", LengthReward)
     job_id = _job(sqlite_url)
     train_ppo(
         PpoRunConfig(
@@ -214,7 +214,7 @@ def test_training_page_draws_the_monitors_and_warns(sqlite_url):
 
     from db.models import JobMetric, TrainingJob
     from db.session import session_scope
-    from pipeline import auth
+    from pipeline.auth import users as auth
 
     with session_scope(sqlite_url) as session:
         viewer = auth.create_user(session, username="vic", password="correct-horse", role="viewer")

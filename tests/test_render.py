@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.render import WORD_JOINER, inline_text, safe_markdown
 from db.session import session_scope
-from pipeline import auth
-from pipeline.review.audit_sample import draw_audit_sample
+from pipeline.auth import users as auth
+from pipeline.review.spot_check import draw_audit_sample
 
 URL = "http://127.0.0.1:9/x.png"
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from db.labels import REQUIRED_LABELS_KEY, set_setting
 from db.models import AuditSampleItem, HumanLabel, LabelAudit, QueueClaim
 from db.session import get_sessionmaker
-from pipeline import auth
+from pipeline.auth import users as auth
 from pipeline.errors import UserError
-from pipeline.review import audit_sample, browse, queue
+from pipeline.review import browse, queue, spot_check
 from pipeline.review.queue import QueueFilters
 
 
@@ -228,12 +228,12 @@ def test_override_history_and_stale_writer(db_url, session, world):
 
 
 def test_allocate_by_hand():
-    assert audit_sample.allocate({0: 50, 1: 30, 4: 20}, 10) == {0: 5, 1: 3, 4: 2}
+    assert spot_check.allocate({0: 50, 1: 30, 4: 20}, 10) == {0: 5, 1: 3, 4: 2}
     # quotas 9.7/0.2/0.1 -> floors 9/0/0 -> at least one each -> 11 -> the biggest gives one back
-    assert audit_sample.allocate({0: 97, 1: 2, 2: 1}, 10) == {0: 8, 1: 1, 2: 1}
-    assert audit_sample.allocate({0: 3, 1: 1}, 99) == {0: 3, 1: 1}
-    assert audit_sample.stratum_of(0.55) == 0 and audit_sample.stratum_of(0.95) == 4
-    assert audit_sample.stratum_of(0.9) == 4 and audit_sample.stratum_of(None) == 5
+    assert spot_check.allocate({0: 97, 1: 2, 2: 1}, 10) == {0: 8, 1: 1, 2: 1}
+    assert spot_check.allocate({0: 3, 1: 1}, 99) == {0: 3, 1: 1}
+    assert spot_check.stratum_of(0.55) == 0 and spot_check.stratum_of(0.95) == 4
+    assert spot_check.stratum_of(0.9) == 4 and spot_check.stratum_of(None) == 5
 
 
 def test_audit_sample_estimate_by_hand(session):
@@ -246,7 +246,7 @@ def test_audit_sample_estimate_by_hand(session):
     judge_pair(session, judge, bad, "invalid", None, status="invalid", p_a=None)
     user = _user(session, "rev", "reviewer")
     # Population 8/1/1 and n=5: quotas 4/0.5/0.5 -> 4/1/1 after the minimum -> 3/1/1.
-    sample = audit_sample.draw_audit_sample(
+    sample = spot_check.draw_audit_sample(
         session, user=user, judge_version_id=judge.id, size=5, seed=7
     )
     items = session.execute(
@@ -255,7 +255,7 @@ def test_audit_sample_estimate_by_hand(session):
         .order_by(AuditSampleItem.pair_id)
     ).all()
     assert sorted((s, round(w, 4)) for _, s, w in items) == [(0, 2.6667)] * 3 + [(4, 1.0), (5, 1.0)]
-    again = audit_sample.draw_audit_sample(
+    again = spot_check.draw_audit_sample(
         session, user=user, judge_version_id=judge.id, size=5, seed=7, name="again"
     )
     same = session.scalars(
@@ -265,10 +265,10 @@ def test_audit_sample_estimate_by_hand(session):
     ).all()
     assert same == [pair_id for pair_id, _, _ in items]
     with pytest.raises(UserError, match="already exists"):
-        audit_sample.draw_audit_sample(
+        spot_check.draw_audit_sample(
             session, user=user, judge_version_id=judge.id, size=5, seed=7, name="again"
         )
-    assert audit_sample.sample_results(session, sample.id).estimate is None
+    assert spot_check.sample_results(session, sample.id).estimate is None
     # Label: stratum 0 agrees on 1 of 3, the confident pair agrees, the invalid one cannot.
     low_ids = [pair_id for pair_id, s, _ in items if s == 0]
     by_id = {p.id: p for p in [*low, high, bad]}
@@ -276,16 +276,16 @@ def test_audit_sample_estimate_by_hand(session):
         label_pair(session, by_id[pair_id], "rev", label)
     label_pair(session, high, "rev", "A")
     label_pair(session, bad, "rev", "B")
-    result = audit_sample.sample_results(session, sample.id)
+    result = spot_check.sample_results(session, sample.id)
     assert result.labelled == 5
     # W = 0.8/0.1/0.1: 0.8 * 1/3 + 0.1 * 1 + 0.1 * 0
     assert result.estimate == pytest.approx(0.8 / 3 + 0.1)
     assert result.unweighted == pytest.approx(2 / 5)
     # Only stratum 0 has m_h > 1: 0.8^2 * (1/3 * 2/3) / 2 * (1 - 3/8)
     assert result.std_error == pytest.approx(math.sqrt(0.64 * (2 / 9) / 2 * 0.625))
-    checks = audit_sample.spot_checks(session, sample_id=sample.id)
+    checks = spot_check.spot_checks(session, sample_id=sample.id)
     assert sorted(c.pair_id for c in checks) == sorted(p for p, _, _ in items)
-    assert audit_sample.spot_checked_pair_ids(session, judge_version_id=judge.id) == sorted(
+    assert spot_check.spot_checked_pair_ids(session, judge_version_id=judge.id) == sorted(
         {p for p, _, _ in items}
     )
     # The sample restricts the queue to its pairs: all labelled now, so it is empty.

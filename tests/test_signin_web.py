@@ -17,7 +17,8 @@ from starlette.testclient import TestClient
 from app import security, signin_web
 from db.models import UserSession
 from db.session import session_scope
-from pipeline import auth, sessions
+from pipeline.auth import sessions
+from pipeline.auth import users as auth
 
 PASSWORD = "rita-password"
 
@@ -95,7 +96,7 @@ def test_cookie_is_secure_over_https(rita):
 @pytest.fixture
 def slow_backoff(monkeypatch):
     """A first lock of 60 s: it outlasts the five argon2 checks on a slow machine."""
-    from pipeline.auth_settings import throttle_settings
+    from pipeline.auth.settings import throttle_settings
 
     monkeypatch.setenv("RLAIF_SIGNIN_BACKOFF_SECONDS", "60")
     throttle_settings.cache_clear()

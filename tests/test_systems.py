@@ -97,7 +97,7 @@ def test_browse_filters_by_system(session):
 
 
 def test_argilla_record_carries_systems(session):
-    from pipeline.argilla_sync.records import record_content
+    from pipeline.argilla.records import record_content
 
     pair = make_pair(session, "a1", system_a="X", system_b="Y")
     bare = make_pair(session, "a2")

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.models import Snapshot, TrainingJob
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
 

@@ -107,7 +107,7 @@ def test_antisymmetry_and_filters(session):
 
 
 def test_identical_pairs_are_never_sent_to_the_judge(session):
-    from pipeline.label import pending_pair_ids
+    from pipeline.judging.runner import pending_pair_ids
 
     judge = make_judge(session, "fresh")
     same = make_pair(session, "same", response_a="one text", response_b="one text")

@@ -13,7 +13,7 @@ from test_leaderboard import build_rankings
 
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 
 PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "win_rates.py"
 

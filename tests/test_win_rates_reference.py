@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from db.labels import override_pair_label, upsert_human_label, upsert_judgments
 from db.models import Judgment, Pair
-from pipeline.alignment_ppi import ppi_interval
 from pipeline.evaluation import outcomes, stats
 from pipeline.evaluation.leaderboard import compute_leaderboard
 from pipeline.evaluation.length_bias import LENGTH_MARGIN, length_bias
+from pipeline.evaluation.ppi import ppi_interval
 from pipeline.evaluation.win_rates import compute_win_rates
 
 SYSTEMS = ["alpha", "beta", "gamma", "δelta"]

@@ -1,8 +1,8 @@
 """Alignment: how far each judge version agrees with the humans, how well its confidence is
 calibrated, where to put the auto-accept threshold, drift, a PPI interval and position bias.
 
-All numbers come from pipeline/alignment.py; the metrics table is the `rlaif metrics --json`
-computation itself. Every figure has a CSV download.
+All numbers come from pipeline/evaluation/alignment.py; the metrics table is the
+`rlaif metrics --json` computation itself. Every figure has a CSV download.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import streamlit as st
 from app.guard import require_user
 from app.render import csv_download, fmt, inline_text
 from db.session import database_url, session_scope
-from pipeline import alignment
-from pipeline.metrics import metrics_rows_for_table
+from pipeline.evaluation import alignment
+from pipeline.evaluation.agreement import metrics_rows_for_table
 from pipeline.review.queue import auto_accept_threshold
 
 user = require_user()

@@ -11,7 +11,7 @@ from app.guard import can_write, require_user
 from app.render import fmt, inline_text
 from db.session import session_scope
 from pipeline.errors import UserError
-from pipeline.review import audit_sample
+from pipeline.review import spot_check
 from pipeline.review.queue import filter_choices
 
 user = require_user()
@@ -34,13 +34,13 @@ if can_write(user):
             judge = cols[0].selectbox(
                 "Judge version", list(judges), format_func=judges.get, key="audit_judge"
             )
-            size = cols[1].number_input("Pairs", 1, audit_sample.MAX_SAMPLE, 100, key="audit_size")
+            size = cols[1].number_input("Pairs", 1, spot_check.MAX_SAMPLE, 100, key="audit_size")
             seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="audit_seed")
             name = cols[3].text_input("Name (optional)", key="audit_name")
             if st.button("Draw sample", key="audit_draw", type="primary"):
                 try:
                     with session_scope() as session:
-                        sample = audit_sample.draw_audit_sample(
+                        sample = spot_check.draw_audit_sample(
                             session,
                             user=user,
                             judge_version_id=judge,
@@ -54,13 +54,13 @@ if can_write(user):
                     st.error(inline_text(error))
 
 with session_scope() as session:
-    samples = audit_sample.list_samples(session)
+    samples = spot_check.list_samples(session)
 if not samples:
     st.info("No sample drawn yet.")
     st.stop()
 
 
-def _estimate(s: audit_sample.SampleResult) -> str:
+def _estimate(s: spot_check.SampleResult) -> str:
     if s.estimate is None:
         return "–"
     lo, hi = s.ci95

@@ -1,6 +1,6 @@
 """Users (admins only): add users, change roles, disable accounts, reset passwords, set the
 e-mail that single sign-on maps to. Deactivating a user or setting a password ends every open
-session of that user (pipeline.auth.update_user)."""
+session of that user (pipeline.auth.users.update_user)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import streamlit as st
 from app.guard import require_user
 from db.models import ROLES
 from db.session import session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 from pipeline.errors import UserError
 
 user = require_user("admin")

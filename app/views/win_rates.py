@@ -18,11 +18,11 @@ from app.guard import can_write, require_user
 from app.render import csv_download, safe_markdown
 from db.session import database_url, session_scope
 from pipeline.errors import UserError
+from pipeline.evaluation.agreement import resolve_judges
 from pipeline.evaluation.leaderboard import Leaderboard, compute_leaderboard
 from pipeline.evaluation.length_bias import LengthBias, LengthBin, length_bias, outcome_by_length
 from pipeline.evaluation.win_rates import WinRateRow, compute_win_rates
-from pipeline.metrics import resolve_judges
-from pipeline.review.audit_sample import MAX_SAMPLE, draw_audit_sample
+from pipeline.review.spot_check import MAX_SAMPLE, draw_audit_sample
 
 user = require_user()
 

@@ -59,7 +59,7 @@ def app(
     """Start the review app (Streamlit) on http://ADDRESS:PORT."""
     with user_errors():
         from db.session import database_url, rlaif_home, session_scope
-        from pipeline import auth
+        from pipeline.auth import users as auth
 
         with session_scope() as session:  # migrate before the first page asks
             has_admin = auth.any_admin(session)
@@ -91,7 +91,7 @@ def users_add(
     """Add a user."""
     with user_errors():
         from db.session import session_scope
-        from pipeline import auth
+        from pipeline.auth import users as auth
 
         if password is None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -105,7 +105,7 @@ def users_list() -> None:
     """List users with their role and whether they are active."""
     with user_errors():
         from db.session import session_scope
-        from pipeline import auth
+        from pipeline.auth import users as auth
 
         with session_scope() as session:
             rows = [
@@ -138,7 +138,7 @@ def users_set(
     Deactivating and resetting the password end all of the user's open sessions."""
     with user_errors():
         from db.session import session_scope
-        from pipeline import auth
+        from pipeline.auth import users as auth
 
         password = None
         if reset_password:
@@ -184,7 +184,7 @@ def admin_password_file(url: str | None = None) -> Path:
 
 def _bootstrap_admin() -> None:
     from db.session import session_scope
-    from pipeline import auth
+    from pipeline.auth import users as auth
 
     path = admin_password_file()
     with session_scope() as session:

@@ -1,6 +1,6 @@
 """`rlaif argilla push|pull|sync|serve|stop`: AI labels to Argilla, human answers back.
 
-argilla itself is imported inside the commands (pipeline/argilla_sync/), so that `rlaif --help`
+argilla itself is imported inside the commands (pipeline/argilla/), so that `rlaif --help`
 stays fast and everything else works without Argilla configured.
 """
 
@@ -31,7 +31,7 @@ WorkspaceOption = typer.Option(
 
 
 def _config(dataset: str | None, workspace: str | None):
-    from pipeline.argilla_sync.config import ArgillaConfig
+    from pipeline.argilla.config import ArgillaConfig
 
     return ArgillaConfig.from_env(dataset=dataset, workspace=workspace).require_server()
 
@@ -65,7 +65,7 @@ def push_cmd(
 ) -> None:
     """Create or update the Argilla dataset: one record per pair, the AI label as suggestion."""
     with user_errors():
-        from pipeline.argilla_sync import run as argilla_sync
+        from pipeline.argilla import sync as argilla_sync
 
         config = _config(dataset, workspace)
         _report(argilla_sync.push(config, judge=judge, only_queue=only_queue, full=full), config)
@@ -75,7 +75,7 @@ def push_cmd(
 def pull_cmd(dataset: str | None = DatasetOption, workspace: str | None = WorkspaceOption) -> None:
     """Read submitted Argilla responses back as human labels (idempotent)."""
     with user_errors():
-        from pipeline.argilla_sync import run as argilla_sync
+        from pipeline.argilla import sync as argilla_sync
 
         config = _config(dataset, workspace)
         _report(argilla_sync.pull(config), config)
@@ -91,7 +91,7 @@ def sync_cmd(
 ) -> None:
     """Push, then pull."""
     with user_errors():
-        from pipeline.argilla_sync import run as argilla_sync
+        from pipeline.argilla import sync as argilla_sync
 
         config = _config(dataset, workspace)
         _report(argilla_sync.sync(config, judge=judge, only_queue=only_queue, full=full), config)
@@ -111,7 +111,7 @@ def serve_cmd(
 
     It has its own virtualenv, Debian's redis-server and a small SQL search engine of ours;
     production uses Elasticsearch via docker-compose.yml."""
-    from pipeline.argilla_server import manager
+    from pipeline.argilla import local_server as manager
 
     with user_errors():
         try:
@@ -134,7 +134,7 @@ def serve_cmd(
 @argilla_app.command("stop")
 def stop_cmd(home: Path | None = typer.Option(None, help="As given to `serve`.")) -> None:
     """Stop the local argilla-server started by `rlaif argilla serve`."""
-    from pipeline.argilla_server import manager
+    from pipeline.argilla import local_server as manager
 
     typer.echo("stopped" if manager.stop(home) else "no local Argilla server was running")
 

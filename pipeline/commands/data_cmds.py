@@ -85,7 +85,7 @@ def import_labels_command(
 ) -> None:
     """Import human labels, or AI labels made elsewhere (e.g. by a hosted judge)."""
     from db.session import run_transaction
-    from pipeline.ingest.labels import import_labels
+    from pipeline.ingest.label_files import import_labels
     from pipeline.ingest.readers import parse_column_map
 
     with user_errors():
@@ -112,7 +112,7 @@ def export_preferences(
     an immutable snapshot in a folder of its own."""
     from db.session import session_scope
     from pipeline.errors import UserError
-    from pipeline.merge import create_snapshot
+    from pipeline.train.snapshots import create_snapshot
 
     with user_errors():
         if not 0.0 <= min_confidence <= 1.0:

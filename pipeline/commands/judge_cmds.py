@@ -41,8 +41,8 @@ def label(
     """Label every pair this judge version has not labelled yet (failed ones are retried).
 
     Safe to interrupt at any moment: each chunk is committed on its own, and a re-run resumes."""
-    from pipeline.judges.judge_config import load_judge_config
-    from pipeline.label import build_judge, label_pairs
+    from pipeline.judging.config import load_judge_config
+    from pipeline.judging.runner import build_judge, label_pairs
 
     with user_errors():
         overrides = dict(
@@ -194,8 +194,8 @@ def score(
     dtype: Annotated[str, Opt(help="auto, float32, bfloat16, float16")] = "auto",
 ) -> None:
     """Direct d-RLAIF scores: rate each response 1-10, store sum k*P(k) rescaled to [-1, 1]."""
-    from pipeline.judges.direct import DirectScorer
-    from pipeline.label import score_responses
+    from pipeline.judging.backends.direct import DirectScorer
+    from pipeline.judging.runner import score_responses
 
     with user_errors():
         scorer = DirectScorer(model, device=device, template=template, dtype=dtype)

@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         """
         with user_errors():
             from db.session import session_scope
-            from pipeline.metrics import compute_metrics
+            from pipeline.evaluation.agreement import compute_metrics
 
             with session_scope() as session:
                 results = compute_metrics(session, judge or None)

@@ -65,7 +65,7 @@ def _job_of_folder(session: Session, path: str, lineage: dict[str, Any]) -> int 
 
 def resolve_model_ref(session: Session, spec: str) -> ModelRef:
     """'job:ID' (a finished PPO run), a model folder, or 'smollm2' (the bundled model)."""
-    from pipeline.judges import hf_common
+    from pipeline.judging.backends import hf_common
 
     job_id = None
     if spec.startswith("job:"):

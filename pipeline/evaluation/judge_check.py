@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Evaluation
-from pipeline.metrics import compute_metrics
+from pipeline.evaluation.agreement import compute_metrics
 
 DRIFT_POINTS = 0.05
 LENGTH_BIAS_POINTS = 0.10

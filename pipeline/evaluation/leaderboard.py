@@ -18,8 +18,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from pipeline.evaluation import stats
+from pipeline.evaluation.agreement import resolve_judges
 from pipeline.evaluation.win_rates import Counts, Interval, comparison_counts
-from pipeline.metrics import resolve_judges
 
 RESAMPLES = 200
 SEED = 0

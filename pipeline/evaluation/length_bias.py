@@ -18,12 +18,12 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Judgment, Pair
+from pipeline.evaluation.agreement import human_reference
 from pipeline.evaluation.outcomes import (
     SystemFilter,
     pairs_with_judgments,
     stream_pairs,
 )
-from pipeline.metrics import human_reference
 
 LENGTH_MARGIN = 30  # characters
 

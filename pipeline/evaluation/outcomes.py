@@ -8,7 +8,7 @@ A pair whose two responses are the same text (the same response row) is a tie by
 for the judge and for people alike, whatever was stored. The AI outcome comes from the stored
 label (a swap-inconsistent judgment counts as labelled: the combined probability decided it);
 invalid and failed judgments have no outcome and are counted apart. The human outcome comes
-from the human reference of pipeline/metrics.py (override, else strict-majority consensus).
+from the human reference of agreement.py (override, else strict-majority consensus).
 Pairs without both systems take part in nothing here.
 """
 
@@ -36,7 +36,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from db.models import Judgment, Pair
-from pipeline.metrics import has_human_reference, human_reference
+from pipeline.evaluation.agreement import has_human_reference, human_reference
 
 OUTCOME = {"A": 1.0, "tie": 0.5, "B": 0.0}
 

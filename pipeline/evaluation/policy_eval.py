@@ -2,7 +2,7 @@
 
 held-out prompts -> one response each from P and from B (same decoding: greedy by default)
 -> pairs (source "evaluation:<id>", systems set, P's slot a seeded coin per pair)
--> the pinned judge (pipeline/label.py; identical responses are a tie, never sent to it)
+-> the pinned judge (pipeline/judging/runner.py; identical responses are a tie, never sent to it)
 -> P's win rate over B (raw, length-controlled, PPI as people label; win_rates.py)
 -> a spot-check sample of the pairs, and an Evaluation row (lineage and the judge's
    alignment at this moment, for drift).
@@ -26,7 +26,7 @@ from pipeline.errors import UserError
 from pipeline.evaluation.eval_inputs import ModelRef, held_out_prompts, resolve_model_ref
 from pipeline.evaluation.judge_check import check_judge
 from pipeline.ingest.records import PairRecord, sha256
-from pipeline.review.audit_sample import MAX_SAMPLE, store_audit_sample
+from pipeline.review.spot_check import MAX_SAMPLE, store_audit_sample
 
 TIE_NOTE = "identical responses: a tie by construction, not sent to the judge"
 
@@ -69,7 +69,7 @@ def generate(model: ModelRef, prompts: list[str], decoding: Decoding, device: st
     import torch
 
     from pipeline.generate import _render_prompt
-    from pipeline.judges import hf_common, hf_forward
+    from pipeline.judging.backends import hf_common, hf_forward
 
     lm, tokenizer = hf_common.load_causal_lm(model.path, None, dtype, device)
     sequences = [_render_prompt(tokenizer, p, decoding.max_prompt_tokens) for p in prompts]
@@ -219,7 +219,7 @@ def evaluation_summary(session: Session, evaluation: Evaluation) -> dict[str, An
 
 
 def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, int]:
-    from pipeline.label import label_pairs
+    from pipeline.judging.runner import label_pairs
 
     report = label_pairs(judge, url=url, source=pair_source, progress=False)
     if report.counts["failed"]:
@@ -246,8 +246,8 @@ def _generate_and_judge(request, policy, baseline, held, evaluation_id, judge, u
 
     mark = time.perf_counter()
     if judge is None:
-        from pipeline.judges.judge_config import load_judge_config
-        from pipeline.label import build_judge
+        from pipeline.judging.config import load_judge_config
+        from pipeline.judging.runner import build_judge
 
         judge = build_judge(load_judge_config(request.judge))
     version_id, _, _ = _judge_pairs(judge, url, pair_source)

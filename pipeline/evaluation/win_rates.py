@@ -11,7 +11,7 @@ and X against itself is 0.5 (every pair between X and X is a tie between systems
   The interval is Wilson's (conservative with ties).
 - human_*: pairs with a human reference (override, else strict-majority consensus), whoever
   judged them; same interval.
-- ppi_*: PPI++ (ppi_py, through pipeline/alignment_ppi.py) from the human outcomes on the
+- ppi_*: PPI++ (ppi_py, through pipeline/evaluation/ppi.py) from the human outcomes on the
   human-referenced pairs this judge judged, plus the judge's probability P(X preferred) on every
   pair it judged (0.5 where its label is invalid or failed). Valid when the human-referenced
   pairs are a random draw of the comparison, which a spot-check sample provides.
@@ -30,13 +30,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from pipeline.evaluation import stats
+from pipeline.evaluation.agreement import resolve_judges
 from pipeline.evaluation.outcomes import (
     PairStream,
     SystemFilter,
     human_cells,
     stream_pairs,
 )
-from pipeline.metrics import resolve_judges
 
 LC_WARNING_GAP = 0.10
 
@@ -167,7 +167,7 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     """Length-controlled and PPI win rates of every comparison, from one pass over the rows."""
     import pandas as pd
 
-    from pipeline.alignment_ppi import ppi_interval
+    from pipeline.evaluation.ppi import ppi_interval
 
     if not len(stream.ai):
         return {}

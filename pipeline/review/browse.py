@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.labels import OverrideResult, override_pair_label
 from db.models import LABELS, HumanLabel, JudgeVersion, Judgment, LabelAudit, Pair, Prompt, Response
-from pipeline.auth import WRITE_ROLES, AuthUser, authorize
+from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
 from pipeline.review.queue import COUNT_CAP, PairView, load_pairs
 

@@ -39,7 +39,7 @@ from db.models import (
     Pair,
     utcnow,
 )
-from pipeline.auth import WRITE_ROLES, AuthUser, authorize
+from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
 from pipeline.review import claims
 

@@ -80,7 +80,7 @@ def snapshot_folder(snapshot: str) -> Path:
     are checked against the hash taken at export (the database's, or the folder manifest's)."""
     if not snapshot:
         raise UserError("no snapshot given: pass a snapshot folder or id")
-    from pipeline.merge import check_files, verified_folder
+    from pipeline.train.snapshots import check_files, verified_folder
 
     path = Path(snapshot).expanduser()
     if path.is_dir():
@@ -148,11 +148,11 @@ def _snapshot_info(folder: Path, dataset) -> SnapshotInfo:
 
 def precision_flags(precision: str) -> dict[str, bool]:
     """bf16 mixed precision (autocast, float32 master weights) where the hardware runs bf16
-    natively: a GPU that supports it, or a CPU with AVX512-BF16/AMX (pipeline/judges/hf_common).
+    natively: a GPU that supports it, or a CPU with AVX512-BF16/AMX (pipeline/judging/hf_common).
     `fp32` keeps the plain float32 path (TRL would default bf16 on)."""
     import torch
 
-    from pipeline.judges.hf_common import cpu_flags, cpu_has_native_bf16
+    from pipeline.judging.backends.hf_common import cpu_flags, cpu_has_native_bf16
 
     cuda = torch.cuda.is_available()
     if precision == "auto":

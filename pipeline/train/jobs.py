@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from db.models import JobMetric, Snapshot, TrainingJob, utcnow
 from db.session import database_url, rlaif_home, session_scope
-from pipeline import auth
+from pipeline.auth import users as auth
 from pipeline.errors import UserError
 
 KINDS = ("reward", "ppo", "evaluate")
@@ -385,7 +385,7 @@ if __name__ == "__main__":
 def make_snapshot(user: auth.AuthUser, min_confidence: float = 0.8, url: str | None = None):
     """Export the current merged labels as a new snapshot (admin only). Returns (id, n_human,
     n_ai)."""
-    from pipeline.merge import create_snapshot
+    from pipeline.train.snapshots import create_snapshot
 
     with session_scope(url) as session:
         auth.authorize(session, user, "admin")

@@ -287,7 +287,7 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
 
     value_path = config.value_model
     if config.judge_model:
-        from pipeline.judges.direct import DirectScorer
+        from pipeline.judging.backends.direct import DirectScorer
 
         judge = resolve_model(config.judge_model)
         # the scorer runs in the training's precision: bf16 where it autocasts, else float32

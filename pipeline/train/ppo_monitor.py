@@ -93,7 +93,7 @@ class PpoMonitor:
     def __init__(self, capture: RolloutCapture, *, reward_is_model: bool, judge=None) -> None:
         self.capture = capture
         self.reward_is_model = reward_is_model
-        self.judge = judge  # a pairwise judge (pipeline.label.build_judge) or None
+        self.judge = judge  # a pairwise judge (pipeline.judging.runner.build_judge) or None
         self.series: dict[str, list[tuple[int, float]]] = {}
         self.warned: set[str] = set()
         self.reference: dict[str, tuple[list[int], str]] = {}  # probe prompt -> (ids, text)
@@ -161,7 +161,7 @@ def judge_preference(
 ) -> float:
     """Mean P(policy's answer preferred) over the probe, the policy shown as A (the judge runs
     both orders); identical answers count 0.5 without a judge call."""
-    from pipeline.judges.base import PairInput
+    from pipeline.judging.base import PairInput
 
     pairs = [
         PairInput(i, p, a, b)
@@ -180,8 +180,8 @@ def build_probe_judge(spec: str | None, device: Any) -> Any:
     """The pinned judge for the probe: a preset name or a judge config file (None: no judge)."""
     if not spec:
         return None
-    from pipeline.judges.judge_config import load_judge_config
-    from pipeline.label import build_judge
+    from pipeline.judging.config import load_judge_config
+    from pipeline.judging.runner import build_judge
 
     config = load_judge_config(spec)
     if config.backend != "openai" and config.device == "auto":

@@ -23,8 +23,8 @@ from db.models import JudgeVersion, Judgment, Pair, Prompt, Response, ResponseSc
 from db.session import session_scope
 from db.upsert import chunked, upsert
 from pipeline.errors import InputError, UserError
-from pipeline.judges.base import JudgeIdentity, PairInput, failed_row
-from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judging.base import JudgeIdentity, PairInput, failed_row
+from pipeline.judging.config import JudgeConfig
 
 # A backend error fails its chunk (recorded per pair, retried by the next run); this many
 # failing chunks in a row means a broken set-up, so the run stops instead of failing everything.
@@ -34,14 +34,14 @@ MAX_FAILED_CHUNKS = 3
 def build_judge(config: JudgeConfig):
     """The backend named by the config (heavy imports happen here, not at module import)."""
     if config.backend == "hf":
-        from pipeline.judges.hf_logprob import HfLogprobJudge
+        from pipeline.judging.backends.hf_logprob import HfLogprobJudge
 
         return HfLogprobJudge(config)
     if config.backend == "openai":
-        from pipeline.judges.openai_compat import OpenAICompatJudge
+        from pipeline.judging.backends.openai_compat import OpenAICompatJudge
 
         return OpenAICompatJudge(config)
-    from pipeline.judges.reward_model import RewardModelJudge
+    from pipeline.judging.backends.reward_model import RewardModelJudge
 
     return RewardModelJudge(config)
 
@@ -242,7 +242,7 @@ def score_responses(
     """Store a direct score per response (ResponseScore), resumable like label_pairs."""
     from tqdm import tqdm
 
-    from pipeline.judges.direct import score_rows
+    from pipeline.judging.backends.direct import score_rows
 
     identity = scorer.identity
     if name:

@@ -9,7 +9,7 @@ probe request at start-up decides which.
 
 Prompt lists: when the server offers the legacy completions endpoint with a list of prompts and
 logprobs (vLLM, llama.cpp server, TGI), the chat template is applied on our side
-(pipeline/judges/chat_render.py) and `prompts_per_request` prompts go in one request, both
+(pipeline/judging/chat_render.py) and `prompts_per_request` prompts go in one request, both
 orders of a pair side by side (so a prefix cache sees their shared start), `max_tokens: 1`,
 `logprobs: 20`. One probe per run decides; the mode and the template's source are pinned in the
 judge version. Otherwise: one chat request per order, as below.
@@ -35,10 +35,10 @@ import httpx
 import openai
 
 from pipeline.errors import UserError
-from pipeline.judges import chat_render
-from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders, failed_row, parse_label
-from pipeline.judges.judge_config import JudgeConfig
-from pipeline.judges.templates import load_template
+from pipeline.judging import chat_render
+from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders, failed_row, parse_label
+from pipeline.judging.config import JudgeConfig
+from pipeline.judging.templates import load_template
 
 COMPLETION_LOGPROBS = 20  # top alternatives per prompt on the completions endpoint
 PROBE = PairInput(0, "Say which is better.", "A good answer.", "A bad answer.")

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from pipeline.errors import UserError
-from pipeline.judges import hf_common, hf_forward
-from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders, sigmoid
-from pipeline.judges.judge_config import JudgeConfig
+from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders, sigmoid
+from pipeline.judging.config import JudgeConfig
 
 
 class RewardModelJudge:

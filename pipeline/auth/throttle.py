@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import SignInThrottle
-from pipeline.auth_settings import ThrottleSettings, throttle_settings
+from pipeline.auth.settings import ThrottleSettings, throttle_settings
 
 USER = "user"
 ADDRESS = "address"

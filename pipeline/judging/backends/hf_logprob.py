@@ -14,10 +14,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.judges import hf_common, hf_forward
-from pipeline.judges.base import JudgeIdentity, PairInput, combine_orders
-from pipeline.judges.judge_config import JudgeConfig
-from pipeline.judges.templates import load_template
+from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders
+from pipeline.judging.config import JudgeConfig
+from pipeline.judging.templates import load_template
 
 
 class HfLogprobJudge:

@@ -1,4 +1,4 @@
-"""The GROUP BY queries behind pipeline/alignment.py, beyond those of pipeline/metrics.py.
+"""The GROUP BY queries behind alignment.py, beyond those of agreement.py.
 
 Each returns a small aggregate. Confidence is counted in a fine histogram (steps of
 1/FINE_BINS); the reliability diagram and the threshold curve are exact re-groupings of it,
@@ -15,7 +15,7 @@ from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.models import LABELS, AuditSampleItem, Judgment, Pair
-from pipeline.metrics import (
+from pipeline.evaluation.agreement import (
     has_human_reference,
     human_reference,
     referenced_judgments,

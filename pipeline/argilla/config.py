@@ -1,4 +1,4 @@
-"""Settings of the Argilla sync (pipeline/argilla_sync/), read from the environment.
+"""Settings of the Argilla sync (pipeline/argilla/), read from the environment.
 
 Argilla is optional: without ARGILLA_API_URL and ARGILLA_API_KEY every other part of the
 workbench works, and the argilla commands say what to set.

@@ -1,5 +1,5 @@
 """What every judge backend shares: the pair input, the combination of the two orders, and the
-judge protocol that pipeline/label.py drives. Pure functions: testable without a model."""
+judge protocol that pipeline/judging/runner.py drives. Pure functions: testable without a model."""
 
 from __future__ import annotations
 

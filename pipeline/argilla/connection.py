@@ -16,7 +16,7 @@ from argilla._exceptions import ArgillaAPIError, ArgillaCredentialsError, Argill
 
 from db.models import SyncRun, utcnow
 from db.session import session_scope
-from pipeline.argilla_sync.config import ArgillaConfig
+from pipeline.argilla.config import ArgillaConfig
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)

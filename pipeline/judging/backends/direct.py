@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import UserError
-from pipeline.judges import hf_common, hf_forward
-from pipeline.judges.base import JudgeIdentity
-from pipeline.judges.judge_config import TRUNCATION
-from pipeline.judges.templates import load_template
+from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.base import JudgeIdentity
+from pipeline.judging.config import TRUNCATION
+from pipeline.judging.templates import load_template
 
 RATINGS = tuple(range(1, 11))
 

@@ -75,7 +75,7 @@ def authorize(session: Session, user: AuthUser | User | None, *roles: str) -> Us
     if row is None or not row.active or row.username != user.username:
         raise PermissionError(f"user {user.username} is no longer active")
     if isinstance(user, AuthUser) and user.session_hash is not None:
-        from pipeline import sessions  # sessions imports this module
+        from pipeline.auth import sessions  # sessions imports this module
 
         if not sessions.is_open(session, user.session_hash):
             raise PermissionError("your session has ended; please sign in again")

@@ -3,8 +3,8 @@
 A session is a random 256-bit token, sent to the browser once in an HttpOnly cookie; the
 database keeps only its sha256, so a copy of the database signs nobody in. A session ends at
 sign-out, after `idle` without use, `lifetime` after sign-in, or when the user is deactivated or
-their password is set (`pipeline.auth.update_user` revokes them all). Every script run resolves
-the cookie again and re-reads the user's role and active flag.
+their password is set (`pipeline.auth.users.update_user` revokes them all). Every script run
+resolves the cookie again and re-reads the user's role and active flag.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from db.models import User, UserSession, utcnow
-from pipeline import auth, signin_throttle
-from pipeline.auth import AuthUser
-from pipeline.auth_settings import SessionSettings, session_settings
+from pipeline.auth import throttle as signin_throttle
+from pipeline.auth import users as auth
+from pipeline.auth.settings import SessionSettings, session_settings
+from pipeline.auth.users import AuthUser
 
 COOKIE_NAME = "rlaif_session"
 TOKEN_BYTES = 32  # 256 bits
@@ -103,7 +104,7 @@ def _open(record: UserSession, now: datetime, settings: SessionSettings) -> bool
 
 
 def is_open(session: Session, token_hash: str, now: datetime | None = None) -> bool:
-    """Whether the session with this token hash is still open (for writes: pipeline.auth)."""
+    """Whether the session with this token hash is still open (for writes: pipeline.auth.users)."""
     record = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash))
     return record is not None and _open(record, now or utcnow(), session_settings())
 

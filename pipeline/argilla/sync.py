@@ -48,14 +48,14 @@ from db.models import (
 from db.pair_state import lock_pairs
 from db.session import session_scope
 from db.upsert import upsert
-from pipeline.argilla_sync.config import ArgillaConfig
-from pipeline.argilla_sync.connection import (
+from pipeline.argilla.config import ArgillaConfig
+from pipeline.argilla.connection import (
     SyncResult,
     connect,
     recorded_run,
     with_retries,
 )
-from pipeline.argilla_sync.records import (
+from pipeline.argilla.records import (
     NOTE_QUESTION,
     QUESTION,
     add_missing_system_properties,

@@ -16,7 +16,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline.judges.base import PairInput
+from pipeline.judging.base import PairInput
 
 MAX_MEDIAN_DP = 0.01
 MAX_ABS_DP = 0.05
@@ -94,8 +94,8 @@ def compare(p_float32: list[float], p_bfloat16: list[float], human: list[str]) -
 
 def judge_p(model: str, dtype: str, pairs: list[PairInput], max_length: int) -> list[float]:
     """p(A) of the hf judge (both orders combined) in `dtype` on the CPU."""
-    from pipeline.judges.hf_logprob import HfLogprobJudge
-    from pipeline.judges.judge_config import JudgeConfig
+    from pipeline.judging.backends.hf_logprob import HfLogprobJudge
+    from pipeline.judging.config import JudgeConfig
 
     judge = HfLogprobJudge(
         JudgeConfig(model=model, dtype=dtype, device="cpu", max_length=max_length)

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from pipeline.errors import UserError
-from pipeline.judges.judge_config import BUNDLED_SMOLLM2
-from pipeline.judges.templates import Rendered
+from pipeline.judging.config import BUNDLED_SMOLLM2
+from pipeline.judging.templates import Rendered
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 

@@ -1,7 +1,7 @@
 """Start and stop a local argilla-server without Docker (tests, the README demo).
 
-    python -m pipeline.argilla_server.manager start [--home DIR] [--port N] [--print-env]
-    python -m pipeline.argilla_server.manager stop [--home DIR]
+    python -m pipeline.argilla.local_server start [--home DIR] [--port N] [--print-env]
+    python -m pipeline.argilla.local_server stop [--home DIR]
 
 argilla-server 2.8.0 pins old fastapi/pydantic/typer, so it lives in a virtualenv of its own
 (created once and reused; RLAIF_ARGILLA_VENV moves it, e.g. to a CI cache). Its data, logs, the
@@ -36,7 +36,7 @@ ARGILLA_SERVER_VERSION = "2.8.0"
 REQUIREMENTS = (f"argilla-server=={ARGILLA_SERVER_VERSION}", "click<8.2")
 ENGINE_NAME = "rlaif-sql"  # must match sql_search_engine.ENGINE_NAME
 WORKSPACE = "rlaif"
-LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+LAUNCHER = Path(__file__).resolve().parent / "server_plugin" / "launch.py"
 
 
 class ServerError(RuntimeError):

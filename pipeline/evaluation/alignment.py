@@ -1,9 +1,8 @@
 """The alignment dashboard's data: calibration, thresholds, drift, PPI and position bias.
 
-Everything starts from four GROUP BY queries (pipeline/metrics.py, pipeline/alignment_sql.py);
-the figures
+Everything starts from four GROUP BY queries (agreement.py, alignment_queries.py); the figures
 are derived from those small aggregates in Python, so the page costs a few index-driven scans
-however many pairs there are. The human reference of a pair is the one of pipeline/metrics.py
+however many pairs there are. The human reference of a pair is the one of agreement.py
 (override, else strict-majority consensus), so every number here agrees with `rlaif metrics`.
 
 Definitions:
@@ -29,9 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import AuditSample
-from pipeline import alignment_sql as q
-from pipeline.alignment_ppi import ppi_preferred_a
-from pipeline.metrics import (
+from pipeline.evaluation import alignment_queries as q
+from pipeline.evaluation.agreement import (
     FINE_BINS,
     ReferenceRow,
     classify,
@@ -41,6 +39,7 @@ from pipeline.metrics import (
     resolve_judges,
     with_length_bias,
 )
+from pipeline.evaluation.ppi import ppi_preferred_a
 
 # --- reliability diagram --------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditSample, AuditSampleItem, JudgeVersion, Judgment, Pair
-from pipeline.auth import WRITE_ROLES, AuthUser, authorize
+from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
 
 BIN_EDGES = (0.6, 0.7, 0.8, 0.9)  # confidence in [0.5, 1]: < 0.6, 0.6-0.7, ..., >= 0.9

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pipeline import alignment_sql as q
-from pipeline.metrics import ReferenceRow, classify
+from pipeline.evaluation import alignment_queries as q
+from pipeline.evaluation.agreement import ReferenceRow, classify
 
 
 def _wald(mean: float, var: float, n: int, alpha: float) -> tuple[float, float]:

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pipeline.errors import UserError
-from pipeline.judges import hf_common, hf_forward
-from pipeline.judges.base import JudgeIdentity
-from pipeline.judges.judge_config import BUNDLED_SMOLLM2, TRUNCATION
-from pipeline.judges.templates import load_template
+from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.base import JudgeIdentity
+from pipeline.judging.config import BUNDLED_SMOLLM2, TRUNCATION
+from pipeline.judging.templates import load_template
 
 TASK = "harmless"
 
