@@ -6,7 +6,6 @@ with session_scope() as session:   # commits on success, rolls back on error
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,20 +17,22 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.settings import get_settings
+
 T = TypeVar("T")
 DEADLOCK_ATTEMPTS = 3
 
 
 def rlaif_home() -> Path:
     """Where the default database, model cache and training runs live (RLAIF_HOME)."""
-    home = Path(os.environ.get("RLAIF_HOME", Path.home() / ".rlaif")).expanduser()
+    home = get_settings().home
     home.mkdir(parents=True, exist_ok=True)
     return home
 
 
 def database_url() -> str:
     """RLAIF_DATABASE_URL, or a SQLite file under RLAIF_HOME created on first use."""
-    url = os.environ.get("RLAIF_DATABASE_URL")
+    url = get_settings().database_url
     if url:
         if url.startswith(("postgresql://", "postgres://")):
             # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.

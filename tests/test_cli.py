@@ -3,7 +3,16 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "trl", "argilla", "streamlit", "datasets", "openai")
+HEAVY = (
+    "torch",
+    "transformers",
+    "trl",
+    "argilla",
+    "streamlit",
+    "datasets",
+    "openai",
+    "pydantic_settings",  # pipeline/settings.py: imported by the commands that read settings
+)
 
 
 def test_cli_import_pulls_in_no_heavy_library():

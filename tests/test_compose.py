@@ -1,6 +1,6 @@
 """docker-compose.yml cannot run here (no Docker engine), so it is checked for structure: every
 service the app needs, health checks, volumes, and that the app's environment is exactly the
-settings the code reads (found in the code, not listed by hand)."""
+settings the code reads (declared in pipeline/settings.py, not listed here by hand)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def compose() -> dict:
 
 
 def env_vars_read(paths) -> set[str]:
-    """Names in os.environ.get("X") / os.getenv("X") / os.environ["X"] / ENV_VARS tables."""
+    """Names in os.environ.get("X") / os.getenv("X") / os.environ["X"] / os.environ.setdefault."""
     names: set[str] = set()
     for path in paths:
         tree = ast.parse(path.read_text())
@@ -43,9 +43,16 @@ def code_files():
 
 
 def settings_the_app_reads() -> set[str]:
-    from pipeline.argilla.config import ENV_VARS
+    """The variables pipeline/settings.py marks as the deployment's (compose=True)."""
+    from pipeline.settings import env_vars
 
-    return env_vars_read([ROOT / "db" / "session.py"]) | set(ENV_VARS.values())
+    return {var.name for var in env_vars() if var.compose}
+
+
+def declared_settings() -> set[str]:
+    from pipeline.settings import ENV_NAMES
+
+    return set(ENV_NAMES)
 
 
 def test_the_scan_finds_the_known_settings():
@@ -99,7 +106,7 @@ def test_app_environment_matches_the_settings_the_code_reads(compose):
     assert compose["services"]["migrate"]["environment"] == app_env
     missing = settings_the_app_reads() - set(app_env)
     assert not missing, f"the app reads {missing} but docker-compose.yml does not set them"
-    read_anywhere = env_vars_read(code_files()) | settings_the_app_reads()
+    read_anywhere = env_vars_read(code_files()) | declared_settings()
     ours = {k for k in app_env if k.startswith(("RLAIF_", "ARGILLA_"))}
     unused = ours - read_anywhere
     assert not unused, f"docker-compose.yml sets {unused}, which no code reads"
@@ -132,3 +139,19 @@ def test_dockerfile_installs_cpu_torch_before_the_project():
     torch = next(i for i, line in enumerate(lines) if "torch==" in line)
     project = next(i for i, line in enumerate(lines) if "pip install ." in line)
     assert "download.pytorch.org/whl/cpu" in lines[torch] and torch < project
+
+
+def test_no_module_reads_the_environment_but_the_settings():
+    """Configuration is declared once: pipeline/settings.py. Elsewhere only writes for libraries
+    (setdefault) and copies of the whole environment for child processes."""
+    others = [p for p in code_files() if p != ROOT / "pipeline" / "settings.py"]
+    assert env_vars_read(others) == {"ACCELERATE_USE_CPU"}  # os.environ.setdefault for accelerate
+
+
+def test_compose_sets_exactly_the_deployment_settings(compose):
+    """Each RLAIF_*/ARGILLA_* variable the app's service sets is a field of pipeline/settings.py
+    marked compose=True, and each such field is set: neither side can drift."""
+    app_env = compose["services"]["app"]["environment"]
+    ours = {k for k in app_env if k.startswith(("RLAIF_", "ARGILLA_"))}
+    assert ours == settings_the_app_reads()
+    assert ours <= declared_settings()

@@ -31,6 +31,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline.settings import get_settings
+
 ARGILLA_SERVER_VERSION = "2.8.0"
 # click 8.2 broke the typer that argilla-server pins: its CLI fails without this bound.
 REQUIREMENTS = (f"argilla-server=={ARGILLA_SERVER_VERSION}", "click<8.2")
@@ -68,17 +70,16 @@ class ServerInfo:
 
 
 def server_home() -> Path:
-    explicit = os.environ.get("RLAIF_ARGILLA_HOME")
+    explicit = get_settings().argilla_home
     if explicit:
-        return Path(explicit).expanduser()
+        return explicit
     from db.session import rlaif_home
 
     return rlaif_home() / "argilla-server"
 
 
 def venv_dir(home: Path) -> Path:
-    explicit = os.environ.get("RLAIF_ARGILLA_VENV")
-    return Path(explicit).expanduser() if explicit else home / "venv"
+    return get_settings().argilla_venv or home / "venv"
 
 
 def ensure_venv(venv: Path, log=print) -> Path:

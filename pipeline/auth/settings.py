@@ -1,30 +1,20 @@
-"""Sign-in settings, read once from the environment (RLAIF_SESSION_*, RLAIF_SIGNIN_*).
-
-RLAIF_SESSION_IDLE_HOURS=8        a session unused this long ends
-RLAIF_SESSION_MAX_DAYS=7          a session ends this long after sign-in, used or not
-RLAIF_SESSION_COOKIE_SECURE=auto  auto: Secure when the request came over HTTPS; or true/false
-RLAIF_SIGNIN_FREE_FAILURES=5      failures per user name / per address before the back-off
-RLAIF_SIGNIN_BACKOFF_SECONDS=1    first lock; doubles with every further failure
-RLAIF_SIGNIN_BACKOFF_MAX_SECONDS=900
-RLAIF_SIGNIN_FORGET_SECONDS=3600  a counter with no failure for this long starts again at 0
-"""
+"""Sign-in settings: views onto the RLAIF_SESSION_* and RLAIF_SIGNIN_* variables declared in
+pipeline/settings.py (see README's Configuration table). Tests build these views directly."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pipeline.settings import default_of, get_settings
 
 
-class SessionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RLAIF_SESSION_", extra="ignore")
-
-    idle_hours: float = Field(8.0, gt=0)
-    max_days: float = Field(7.0, gt=0)
-    cookie_secure: Literal["auto", "true", "false"] = "auto"
+@dataclass(frozen=True)
+class SessionSettings:
+    idle_hours: float = default_of("session_idle_hours")
+    max_days: float = default_of("session_max_days")
+    cookie_secure: Literal["auto", "true", "false"] = default_of("session_cookie_secure")
 
     @property
     def idle(self) -> timedelta:
@@ -35,20 +25,29 @@ class SessionSettings(BaseSettings):
         return timedelta(days=self.max_days)
 
 
-class ThrottleSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RLAIF_SIGNIN_", extra="ignore")
+@dataclass(frozen=True)
+class ThrottleSettings:
+    free_failures: int = default_of("signin_free_failures")
+    backoff_seconds: float = default_of("signin_backoff_seconds")
+    backoff_max_seconds: float = default_of("signin_backoff_max_seconds")
+    forget_seconds: float = default_of("signin_forget_seconds")
 
-    free_failures: int = Field(5, ge=1)
-    backoff_seconds: float = Field(1.0, gt=0)
-    backoff_max_seconds: float = Field(900.0, gt=0)
-    forget_seconds: float = Field(3600.0, gt=0)
 
-
-@cache
 def session_settings() -> SessionSettings:
-    return SessionSettings()
+    s = get_settings()
+    return SessionSettings(s.session_idle_hours, s.session_max_days, s.session_cookie_secure)
 
 
-@cache
 def throttle_settings() -> ThrottleSettings:
-    return ThrottleSettings()
+    s = get_settings()
+    return ThrottleSettings(
+        s.signin_free_failures,
+        s.signin_backoff_seconds,
+        s.signin_backoff_max_seconds,
+        s.signin_forget_seconds,
+    )
+
+
+# Both follow the environment through get_settings; tests that set a variable used to clear
+# these caches, and still may.
+session_settings.cache_clear = throttle_settings.cache_clear = get_settings.cache_clear

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, UserError
+from pipeline.settings import get_settings
 
 SNAPSHOT_COLUMNS = ("prompt", "chosen", "rejected", "margin", "p_chosen", "pair_id", "label_source")
 HUMAN_SOURCES = ("human", "override")
@@ -51,7 +52,8 @@ def resolve_model(name_or_path: str) -> str:
 
 def process_rank() -> tuple[int, int]:
     """(rank, world size) of this process as the launcher (torchrun, accelerate) set them."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    settings = get_settings()
+    return settings.rank, settings.world_size
 
 
 def new_run_dir(kind: str, requested: str | None = None) -> Path:

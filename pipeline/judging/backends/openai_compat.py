@@ -26,7 +26,6 @@ import asyncio
 import functools
 import json
 import math
-import os
 import random
 import ssl
 from typing import Any
@@ -39,6 +38,7 @@ from pipeline.judging import chat_render
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders, failed_row, parse_label
 from pipeline.judging.config import JudgeConfig
 from pipeline.judging.templates import load_template
+from pipeline.settings import env_secret
 
 COMPLETION_LOGPROBS = 20  # top alternatives per prompt on the completions endpoint
 PROBE = PairInput(0, "Say which is better.", "A good answer.", "A bad answer.")
@@ -81,7 +81,7 @@ def first_slot_from_top_logprobs(
 
 class OpenAICompatJudge:
     def __init__(self, config: JudgeConfig):
-        if not config.base_url and not os.environ.get(config.api_key_env):
+        if not config.base_url and not env_secret(config.api_key_env):
             raise UserError(
                 "the openai backend needs base_url (a local server) or an API key in "
                 f"${config.api_key_env}"
@@ -108,7 +108,7 @@ class OpenAICompatJudge:
         comes back with logprobs for each; None (chat requests) when either is missing."""
         renderer = chat_render.local_renderer(self.config.tokenizer, self.config.model)
         if renderer is None and self.config.base_url:  # a local server may offer /tokenize
-            key = os.environ.get(self.config.api_key_env)
+            key = env_secret(self.config.api_key_env)
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             renderer = chat_render.server_renderer(
                 self.config.base_url, self.config.model, self.config.timeout_s, headers
@@ -130,7 +130,7 @@ class OpenAICompatJudge:
     def _client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             base_url=self.config.base_url,
-            api_key=os.environ.get(self.config.api_key_env) or "not-needed",
+            api_key=env_secret(self.config.api_key_env) or "not-needed",
             timeout=self.config.timeout_s,
             max_retries=0,  # our own retry loop, so that failures are counted and recorded
             # one TLS context per process: building it costs ~0.5 s per client, i.e. per call
