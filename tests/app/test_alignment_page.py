@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_metrics import build_example
 
 from db.session import session_scope
 from pipeline.auth import users as auth
+from tests.helpers.scenarios import build_example
 
-PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "alignment.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "alignment.py"
 
 
 @pytest.fixture

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import judge_pair, make_judge, make_pair
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from db.models import HumanLabel, LabelAudit, Pair
 from db.session import session_scope
 from pipeline.auth import users as auth
+from tests.helpers.factories import judge_pair, make_judge, make_pair
 
-APP = Path(__file__).resolve().parents[1] / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 PASSWORD = "correct-horse"
 
 
@@ -58,7 +58,7 @@ def app_db(sqlite_url):
 
 def test_sign_in_gate_and_navigation(app_db):
     # Signed out: only the sign-in page, which sends the browser to the /signin form
-    # (the form and the cookie: tests/test_auth.py and tests/test_browser_auth.py).
+    # (the form and the cookie: tests/auth/test_auth.py and tests/browser/test_browser_auth.py).
     at = AppTest.from_file(str(APP / "main.py"), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "RLAIF workbench" and at.warning[0].value == "Please sign in."

@@ -1,6 +1,7 @@
 """The Training page's evaluation section (AppTest): a finished PPO run shows its evaluation's
 figures with the judge's alignment and warnings beside them; only admins get the button.
-Job and evaluation rows are written directly (tests/test_evaluate.py runs real evaluations)."""
+Job and evaluation rows are written directly (tests/evaluation/test_evaluate.py runs real
+evaluations)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import judge_pair, make_judge, make_pair
 from streamlit.testing.v1 import AppTest
 
 from app.render import inline_text
 from db.models import Evaluation, TrainingJob
 from db.session import session_scope
 from pipeline.auth import users as auth
+from tests.helpers.factories import judge_pair, make_judge, make_pair
 
-PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "training.py"
 NO_HUMANS = "judge j1 has no human-labelled pairs: its verdict is not validated against people"
 
 

@@ -2,7 +2,8 @@
 no image, HTML tag or autolink comes out, and ordinary Markdown still reads as Markdown.
 
 Outputs are parsed with markdown-it-py (CommonMark, raw HTML on, GFM tables), a strict stand-in
-for the browser's parser; tests/test_browser_journeys_untrusted.py checks the real browser."""
+for the browser's parser; tests/browser/test_browser_journeys_untrusted.py checks the real
+browser."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from factories import judge_pair, make_judge, make_pair
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
@@ -18,41 +18,10 @@ from app.render import WORD_JOINER, inline_text, safe_markdown
 from db.session import session_scope
 from pipeline.auth import users as auth
 from pipeline.review.spot_check import draw_audit_sample
+from tests.helpers.factories import judge_pair, make_judge, make_pair
+from tests.helpers.untrusted import tricks
 
 URL = "http://127.0.0.1:9/x.png"
-
-
-def tricks(url: str) -> list[str]:
-    """Every way we know to make Markdown or HTML load `url`, plus code that only looks so."""
-    return [
-        f"![inline]({url})",
-        f'![titled]({url} "t")',
-        f"![ref][r]\n\n[r]: {url}",
-        f"![r][]\n\n[r]: {url}",
-        f"![r]\n\n[r]: {url}",
-        f"[![in a link]({url})]({url})",
-        f"![a [nested] alt]({url})",
-        f"\\![was escaped]({url})",
-        f"\\\\![escaped backslash]({url})",
-        f"# Heading ![h]({url})",
-        f"| a | b |\n|---|---|\n| ![cell]({url}) | x |",
-        f"- item ![li]({url})\n> quote ![bq]({url})",
-        f'<img src="{url}">',
-        f"<IMG SRC={url} onerror=alert(1)>",
-        f'<svg><image href="{url}"/></svg>',
-        f'<iframe src="{url}"></iframe>',
-        f'<link rel="stylesheet" href="{url}">',
-        f"<style>body{{background:url({url})}}</style>",
-        f'<div style="background-image: url({url})">css</div>',
-        f'<picture><source srcset="{url}"></picture><video poster="{url}"></video>',
-        f"<{url}>",
-        "<!-- comment --><?php x ?><!DOCTYPE html>",
-        f"text\n<img src={url}>\nmore",
-        f"```\n![in code]({url}) <img src={url}>\n```",
-        f"    ![indented code]({url})",
-        f"`![in a span]({url})` and `<img src={url}>`",
-        f"para\n    ![lazy continuation, not code]({url})",
-    ]
 
 
 TRICKS = tricks(URL)
@@ -156,7 +125,7 @@ def test_pages_pass_untrusted_text_through_the_safe_path(hostile_pair, name):
     user, pair_id = hostile_pair
     st.cache_data.clear()  # the alignment page caches its report per database URL
     at = AppTest.from_file(
-        str(Path(__file__).resolve().parents[1] / "app" / "views" / f"{name}.py"),
+        str(Path(__file__).resolve().parents[2] / "app" / "views" / f"{name}.py"),
         default_timeout=60,
     )
     at.session_state["auth_user"] = user

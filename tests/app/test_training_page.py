@@ -1,6 +1,6 @@
 """The training page (AppTest) from a fresh database: a new snapshot is made and picked without
 an error, and the run picker's labels follow the runs' states. No run is started here
-(tests/test_jobs.py and the browser journey run real ones); job rows are written directly."""
+(tests/train/test_jobs.py and the browser journey run real ones); job rows are written directly."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pair
 from streamlit.testing.v1 import AppTest
 
 from db.models import Snapshot, TrainingJob
 from db.session import session_scope
 from pipeline.auth import users as auth
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
 
-PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "training.py"
 
 
 @pytest.fixture

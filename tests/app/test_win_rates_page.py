@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
-from test_leaderboard import build_rankings
 
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import session_scope
 from pipeline.auth import users as auth
+from tests.helpers.scenarios import build_rankings
 
-PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "win_rates.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "win_rates.py"
 
 
 @pytest.fixture
@@ -91,9 +91,8 @@ def test_signed_out_visitor_sees_nothing(users):
 def test_alignment_page_shows_the_length_bias_of_metrics(sqlite_url, cli):
     import json
 
-    from factories import judge_pair, label_pair, make_judge, make_pair
-
     from db.session import get_sessionmaker
+    from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
 
     short, long_ = "short", "a much longer answer than the other one, by far"
     with get_sessionmaker(sqlite_url)() as session:

@@ -14,11 +14,11 @@ import uuid
 
 import httpx
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pair, make_pairs
 from sqlalchemy import func, select
 
 from db.models import HumanLabel, LabelAudit, SyncRun
 from pipeline.argilla.config import ArgillaConfig
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair, make_pairs
 
 # --- the server ---------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Sign-in sessions, throttling, revocation, the /signin routes, the security middleware and the
-single sign-on mapping, on SQLite and PostgreSQL (the browser journeys: test_browser_auth.py)."""
+single sign-on mapping, on SQLite and PostgreSQL (the browser journeys:
+tests/browser/test_browser_auth.py)."""
 
 from __future__ import annotations
 
@@ -194,9 +195,8 @@ def test_email_is_unique_and_checked(rita):
 
 def test_a_write_with_an_ended_session_is_refused(rita):
     """A page callback holds the user of an earlier run: the write itself checks the session."""
-    from factories import make_pair
-
     from pipeline.review import queue
+    from tests.helpers.factories import make_pair
 
     token = _new_session(rita)
     user = _resolve(token)
@@ -228,7 +228,7 @@ def test_server_refuses_to_start_with_the_apptest_flag():
 
     from streamlit.testing.v1.util import patch_config_options
 
-    server = Path(__file__).resolve().parents[1] / "app" / "server.py"
+    server = Path(__file__).resolve().parents[2] / "app" / "server.py"
     with patch_config_options({"global.appTest": True}), pytest.raises(SystemExit, match="appTest"):
         runpy.run_path(str(server))
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser_harness import (
+from sqlalchemy import select
+
+from db.models import HumanLabel, User, UserSession
+from db.session import session_scope
+from pipeline.auth import sessions
+from pipeline.auth import users as auth
+from tests.helpers.browser_harness import (
     console_errors,
     failure_artifacts,
     new_chromium,
@@ -18,13 +24,7 @@ from browser_harness import (
     wait_for,
     wait_idle,
 )
-from sqlalchemy import select
-from test_metrics import build_example
-
-from db.models import HumanLabel, User, UserSession
-from db.session import session_scope
-from pipeline.auth import sessions
-from pipeline.auth import users as auth
+from tests.helpers.scenarios import build_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -224,7 +224,7 @@ def sso_server(sqlite_url, rlaif_home, tmp_path):
     subject)."""
     pytest.importorskip("authlib")
     oidc_mock = pytest.importorskip("oidc_provider_mock")
-    from browser_harness import free_port
+    from tests.helpers.browser_harness import free_port
 
     with session_scope() as session:
         auth.create_user(

@@ -4,7 +4,12 @@ keep a screenshot."""
 from __future__ import annotations
 
 import pytest
-from browser_harness import (
+from sqlalchemy import select
+
+from db.models import HumanLabel
+from db.session import session_scope
+from pipeline.auth import users as auth
+from tests.helpers.browser_harness import (
     failure_artifacts,
     open_page,
     save_screenshot,
@@ -14,12 +19,7 @@ from browser_harness import (
     wait_for,
     wait_idle,
 )
-from factories import judge_pair, make_judge, make_pair
-from sqlalchemy import select
-
-from db.models import HumanLabel
-from db.session import session_scope
-from pipeline.auth import users as auth
+from tests.helpers.factories import judge_pair, make_judge, make_pair
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

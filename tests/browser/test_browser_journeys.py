@@ -13,7 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_harness import (
+from selenium.webdriver.common.by import By
+from sqlalchemy import func, select
+
+from db.models import (
+    AuditSample,
+    AuditSampleItem,
+    HumanLabel,
+    JobMetric,
+    LabelAudit,
+    Pair,
+    Snapshot,
+    TrainingJob,
+)
+from db.session import session_scope, upgrade_database
+from pipeline.auth import users as auth
+from tests.helpers.browser_harness import (
     failure_artifacts,
     new_chromium,
     open_page,
@@ -21,8 +36,8 @@ from browser_harness import (
     start_app,
     wait_idle,
 )
-from factories import judge_pair, label_pair, make_judge, make_pair
-from journey_steps import (
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
+from tests.helpers.journey_steps import (
     choose,
     click,
     metric,
@@ -39,21 +54,6 @@ from journey_steps import (
     type_into,
     write_area,
 )
-from selenium.webdriver.common.by import By
-from sqlalchemy import func, select
-
-from db.models import (
-    AuditSample,
-    AuditSampleItem,
-    HumanLabel,
-    JobMetric,
-    LabelAudit,
-    Pair,
-    Snapshot,
-    TrainingJob,
-)
-from db.session import session_scope, upgrade_database
-from pipeline.auth import users as auth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "journey-password"

@@ -1,6 +1,6 @@
 """Untrusted text in a real browser: pairs whose prompt, responses, id, source, judge name,
 rationale, note, annotator, override reason, metadata and spot-check sample name hold every image
-and HTML trick (tests/test_render.py), each pointing at a loopback HTTP server that records
+and HTML trick (tests/app/test_render.py), each pointing at a loopback HTTP server that records
 requests. A reviewer goes through Home, Queue, Browse (list, pair, history), Spot-check and
 Alignment with every expander open: the server records nothing, and the page shows the text."""
 
@@ -12,17 +12,25 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from browser_harness import failure_artifacts, open_page, sign_in, start_app
-from factories import judge_pair, make_judge, make_pair
-from journey_steps import expand_all, pick, picked, screenshot, shows, table, table_when
 from sqlalchemy import func, select
-from test_render import tricks
 
 from db.labels import override_pair_label, upsert_human_label
 from db.models import HumanLabel, LabelAudit, Pair
 from db.session import session_scope, upgrade_database
 from pipeline.auth import users as auth
 from pipeline.review.spot_check import draw_audit_sample
+from tests.helpers.browser_harness import failure_artifacts, open_page, sign_in, start_app
+from tests.helpers.factories import judge_pair, make_judge, make_pair
+from tests.helpers.journey_steps import (
+    expand_all,
+    pick,
+    picked,
+    screenshot,
+    shows,
+    table,
+    table_when,
+)
+from tests.helpers.untrusted import tricks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "untrusted-password"

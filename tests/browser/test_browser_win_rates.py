@@ -4,7 +4,12 @@ comparison; the sample lands in the database with pairs of that comparison only.
 from __future__ import annotations
 
 import pytest
-from browser_harness import (
+from sqlalchemy import select
+
+from db.models import AuditSample, AuditSampleItem, Pair
+from db.session import get_sessionmaker, session_scope
+from pipeline.auth import users as auth
+from tests.helpers.browser_harness import (
     failure_artifacts,
     open_page,
     save_screenshot,
@@ -14,12 +19,7 @@ from browser_harness import (
     wait_for,
     wait_idle,
 )
-from sqlalchemy import select
-from test_leaderboard import build_rankings
-
-from db.models import AuditSample, AuditSampleItem, Pair
-from db.session import get_sessionmaker, session_scope
-from pipeline.auth import users as auth
+from tests.helpers.scenarios import build_rankings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

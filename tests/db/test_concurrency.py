@@ -1,6 +1,6 @@
 """Concurrent writers, with real processes (spawn: each has its own engine and connections), on
 SQLite and PostgreSQL. After each race the stored pair state must equal a recount from the
-label tables (tests/recount.py), the export must hold no split-vote pair and lose no human
+label tables (tests/helpers/recount.py), the export must hold no split-vote pair and lose no human
 label, and no pair may be held by two reviewers at once when one label per pair is required.
 
 Marked `concurrency`: the fast loop skips it with -m "not concurrency"; CI runs it."""
@@ -15,15 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from concurrency_workers import claimer, judge, reviewer
-from recount import recount, wrong_pairs
 from sqlalchemy import select
 
 from db.models import Pair
 from db.session import session_scope
+from tests.helpers.concurrency_workers import claimer, judge, reviewer
+from tests.helpers.recount import recount, wrong_pairs
 
 pytestmark = pytest.mark.concurrency
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JOIN_TIMEOUT_S = 600
 
 

@@ -1,12 +1,12 @@
 """The label write paths: queue state, consensus, audit log, optimistic overrides."""
 
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pairs
 from sqlalchemy import select
 
 from db.labels import normalize_label, override_pair_label, upsert_human_labels
 from db.models import TIER_CONTRADICTS_HUMAN, TIER_SWAP_INCONSISTENT, HumanLabel, LabelAudit
 from db.pair_state import refresh_pair_state
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pairs
 
 
 def test_normalize_label_aliases():

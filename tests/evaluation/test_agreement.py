@@ -5,65 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pairs
 
-from db.labels import override_pair_label, upsert_judgments
 from db.session import session_scope
 from pipeline.evaluation.agreement import cohen_kappa, compute_metrics
-
-
-def build_example(url: str) -> None:
-    """Twelve pairs. Human labels -> reference; judge-1's label; what it counts as.
-
-    p1  A                     -> A    ; A        compared, agree
-    p2  A, A, B               -> A    ; B        compared (majority A)
-    p3  B                     -> B    ; B        compared, agree
-    p4  tie                   -> tie  ; tie      compared, agree (tie is a label)
-    p5  tie, tie              -> tie  ; A        compared
-    p6  A, B                  -> none ; A        even split: no consensus, not compared
-    p7  B                     -> B    ; invalid  ai_invalid
-    p8  A                     -> A    ; failed   ai_failed
-    p9  (none)                -> none ; A        no human label
-    p10 B, B                  -> B    ; (none)   not_judged
-    p11 A, B + override B     -> B    ; B        override settles the split: compared, agree
-    p12 A + override tie      -> tie  ; A        override beats the consensus: compared
-
-    judge-2 judged only p9 (no human label): nothing to compare.
-    """
-    with session_scope(url) as s:
-        p = make_pairs(s, 13)  # p[1]..p[12]; p[0] is never labelled by anyone
-        humans = {
-            1: "A",
-            2: "AAB",
-            3: "B",
-            4: "T",
-            5: "TT",
-            6: "AB",
-            7: "B",
-            8: "A",
-            10: "BB",
-            11: "AB",
-            12: "A",
-        }
-        for i, votes in humans.items():
-            for k, vote in enumerate(votes):
-                label_pair(s, p[i], f"rev{k}", {"A": "A", "B": "B", "T": "tie"}[vote])
-        j1, j2 = make_judge(s, "judge-1"), make_judge(s, "judge-2")
-        ai = {1: "A", 2: "B", 3: "B", 4: "tie", 5: "A", 6: "A", 7: "invalid", 9: "A"}
-        ai.update({11: "B", 12: "A"})
-        for i, label in ai.items():
-            judge_pair(s, j1, p[i], label)
-        upsert_judgments(
-            s,
-            judge_version_id=j1.id,
-            rows=[{"pair_id": p[8].id, "label": None, "status": "failed", "error": "timeout"}],
-        )
-        judge_pair(s, j2, p[9], "A")
-        for i, label in ((11, "B"), (12, "tie")):
-            result = override_pair_label(
-                s, pair_id=p[i].id, actor="admin", label=label, reason="checked", expected_version=1
-            )
-            assert result.applied
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pairs
+from tests.helpers.scenarios import build_example
 
 
 @pytest.fixture

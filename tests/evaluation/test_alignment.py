@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pairs
 
 from db.labels import judge_by_name, upsert_judgments
 from db.models import AuditSample, AuditSampleItem, Pair
 from db.session import session_scope
 from pipeline.evaluation.alignment import alignment_report
 from pipeline.evaluation.ppi import ppi_interval
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pairs
 
 # name: (human label or None, AI label, confidence, p_a_ab, p_a_ba, swap_inconsistent)
 CASE = {

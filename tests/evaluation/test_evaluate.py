@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from factories import make_pair
 from sqlalchemy import select
 
 from db.models import Evaluation, Judgment, Pair, Snapshot, SnapshotItem, TrainingJob
 from pipeline.evaluation.policy_eval import TIE_NOTE, Decoding, EvaluateRequest, run_evaluation
 from pipeline.ingest.records import sha256
 from pipeline.judging.base import JudgeIdentity, combine_orders, sigmoid
+from tests.helpers.factories import make_pair
 
 PROMPTS = [f"please explain why answer {w} is good" for w in ("one", "two", "three", "four")]
 MANY_PROMPTS = [f"{w} {x} {y}" for w in ("why", "how", "what", "which") for x in PROMPTS
@@ -307,9 +307,8 @@ def test_bad_prompts_file_names_line_and_column(db_url, tiny_lm, tmp_path, cli):
 
 @pytest.mark.parametrize("earlier, now, warns", [(0.9, 0.8, True), (0.83, 0.8, False)])
 def test_drift_warning(session, earlier, now, warns):
-    from factories import judge_pair, label_pair, make_judge
-
     from pipeline.evaluation.judge_check import check_judge
+    from tests.helpers.factories import judge_pair, label_pair, make_judge
 
     judge_row = make_judge(session, "j")
     for i in range(5):  # agreement 4/5 = 0.8

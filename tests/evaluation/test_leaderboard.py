@@ -7,10 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pair
 
 from pipeline.evaluation import stats
 from pipeline.evaluation.leaderboard import compute_leaderboard
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
+from tests.helpers.scenarios import FIXTURE, build_rankings
 
 
 def direct_mle(wins: np.ndarray) -> np.ndarray:
@@ -47,34 +48,6 @@ def test_bradley_terry_matches_a_direct_fit_on_random_counts():
     batch = stats.bradley_terry(np.stack([wins, wins.T]))  # batched: each fit on its own
     assert batch[0] == pytest.approx(stats.bradley_terry(wins), abs=1e-9)
     assert batch[1] == pytest.approx(-batch[0], abs=1e-9)  # every result reversed
-
-
-# (first, second): AI outcomes for first (1 win, 0 loss), human outcomes for first
-FIXTURE = {
-    ("X", "Y"): ([1, 1, 1, 1, 0, 0], [1, 0, 0, 0]),
-    ("Y", "Z"): ([1, 1, 1, 1, 0, 0], [1, 1, 1, 0]),
-    ("X", "Z"): ([1, 1, 1, 1, 1, 0], [1, 1, 1, 0]),
-}
-
-
-def build_rankings(session) -> None:
-    """The judge ranks X > Y > Z; people rank Y > X > Z."""
-    judge = make_judge(session, "j1")
-    n = 0
-    for (first, second), (ai, human) in FIXTURE.items():
-        for i, outcome in enumerate(ai):
-            n += 1
-            swap = n % 2 == 0  # the first system in either slot
-            pair = make_pair(
-                session,
-                f"r{n}",
-                system_a=second if swap else first,
-                system_b=first if swap else second,
-            )
-            judge_pair(session, judge, pair, "B" if (outcome == 1) == swap else "A")
-            if i < len(human):
-                label_pair(session, pair, "ann", "B" if (human[i] == 1) == swap else "A")
-    session.commit()
 
 
 def test_leaderboard_by_hand(session):

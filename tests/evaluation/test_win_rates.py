@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pair
 
 from db.labels import override_pair_label, upsert_judgments
 from pipeline.evaluation import stats
 from pipeline.evaluation.outcomes import PairStream
 from pipeline.evaluation.win_rates import compute_win_rates, fit_comparisons
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
 
 
 def build_small(session) -> None:

@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-from factories import make_judge, make_pair
 from scipy.optimize import minimize
 from sqlalchemy import select
 
@@ -21,6 +20,7 @@ from pipeline.evaluation.leaderboard import compute_leaderboard
 from pipeline.evaluation.length_bias import LENGTH_MARGIN, length_bias
 from pipeline.evaluation.ppi import ppi_interval
 from pipeline.evaluation.win_rates import compute_win_rates
+from tests.helpers.factories import make_judge, make_pair
 
 SYSTEMS = ["alpha", "beta", "gamma", "δelta"]
 OUTCOME = {"A": 1.0, "tie": 0.5, "B": 0.0}

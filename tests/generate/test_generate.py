@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 
-from factories import make_pair
 from sqlalchemy import func, select
 
 from db.models import Pair, Response
 from pipeline.generate import SamplingParams, generate_candidates, pair_external_id
+from tests.helpers.factories import make_pair
 
 
 def test_generate_forms_pairs_and_is_idempotent(session, tiny_lm, cli):

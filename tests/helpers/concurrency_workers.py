@@ -1,4 +1,4 @@
-"""Entry points of the processes that tests/test_concurrency.py starts with the spawn method:
+"""Entry points of the processes that tests/db/test_concurrency.py starts with the spawn method:
 each one is a fresh interpreter with its own engine and connections, like a second reviewer's
 app session or a judge run on another machine."""
 

@@ -1,6 +1,6 @@
 """What a person does on a page, for the real-browser journeys: find a widget by its Streamlit
 key, type, pick, click, press a shortcut, and read back what the page shows (text, metrics,
-tables). Signing in and starting the app stay in tests/browser_harness.py."""
+tables). Signing in and starting the app stay in tests/helpers/browser_harness.py."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from browser_harness import save_screenshot, wait_for, wait_idle
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
+
+from tests.helpers.browser_harness import save_screenshot, wait_for, wait_idle
 
 
 def widget(driver, key: str, css: str = "", seconds: float = 60):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from db.models import HumanLabel, Judgment, LabelAudit, Pair, Prompt, Response
 from db.session import session_scope
 
+PACKAGE_DATA = Path(__file__).resolve().parents[2] / "pipeline" / "data"
 ROWS = [
     {
         "id": "q1",
@@ -154,8 +156,6 @@ def test_chosen_rejected_splits_hh_dialogues_into_prompt_and_final_turns(db_url,
 
 
 def test_bundled_hh_rlhf_sample_imports(sqlite_url, cli):
-    from conftest import PACKAGE_DATA
-
     code, out = cli(
         "import", "pairs", PACKAGE_DATA / "hh_rlhf_harmless_sample.jsonl", "--chosen-rejected"
     )

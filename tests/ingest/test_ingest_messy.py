@@ -8,13 +8,15 @@ import csv
 import gzip
 import io
 import json
+from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
-from test_ingest import counts, pairs_by_id
 
 from db.models import Pair
+from tests.ingest.test_ingest import counts, pairs_by_id
 
+# Real public data kept outside the repository, in the checkout's sibling folder ../shared/data.
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 BOM = "\ufeff"
 HEADER = ["id", "prompt", "response_a", "response_b"]
 ID_MAX = Pair.__table__.c.external_id.type.length

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
-from test_ingest_messy import BOM, GOOD, excel_csv, jsonl
 
 from db.models import HumanLabel, JudgeVersion, Judgment, LabelAudit, Pair
 from db.session import session_scope
+from tests.ingest.test_ingest_messy import BOM, GOOD, excel_csv, jsonl
 
 ANNOTATOR_MAX = HumanLabel.__table__.c.annotator.type.length
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from factories import make_pair
 from sqlalchemy import func, select
 
 from db.models import Pair
 from pipeline.review.browse import BrowseFilters, browse, system_choices
+from tests.helpers.factories import make_pair
 
 
 def write_jsonl(path, rows):

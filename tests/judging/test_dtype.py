@@ -142,10 +142,9 @@ def test_reward_training_runs_under_bf16_autocast_with_float32_weights(
 ):
     """Two optimiser steps on the tiny reward model: a hook on a linear layer sees bf16
     activations (autocast) while its weight, the master copy, stays float32."""
-    from train_toys import toy_rows, write_snapshot
-
     from pipeline.train import reward
     from pipeline.train.reward_config import RewardRunConfig
+    from tests.helpers.train_toys import toy_rows, write_snapshot
 
     seen: list[tuple[torch.dtype, torch.dtype]] = []
     original = reward.LabelledRewardTrainer.compute_loss

@@ -17,12 +17,12 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from factories import make_pair
 from sqlalchemy import select
 
 from db.models import JudgeVersion, Judgment, LabelAudit
 from pipeline.judging.base import PairInput
 from pipeline.judging.config import JudgeConfig
+from tests.helpers.factories import make_pair
 
 # What the server answers for the response shown FIRST (as "Response A").
 TOP_LOGPROBS = {

@@ -17,12 +17,12 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_judge_openai import PAIR, TOP_LOGPROBS, server  # noqa: F401 (a chat-only server)
 
 from pipeline.judging.base import PairInput
 from pipeline.judging.config import JudgeConfig
+from tests.judging.test_judge_openai import PAIR, TOP_LOGPROBS, server  # noqa: F401 (a chat-only server)
 
-# The tiny tokenizer's chat template around a user message (tests/tiny_models.py).
+# The tiny tokenizer's chat template around a user message (tests/helpers/tiny_models.py).
 USER, ASSISTANT = "<|user|>\n", "\n<|assistant|>\n"
 
 

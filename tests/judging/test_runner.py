@@ -13,12 +13,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from factories import make_pairs
 from sqlalchemy import func, select
 
 from db.models import JudgeVersion, Judgment, LabelAudit, Pair, ResponseScore
+from tests.helpers.factories import make_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(path: Path, tiny_lm: Path, **extra) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from factories import judge_pair, label_pair, make_judge, make_pair
 from sqlalchemy import func, select
 
 from db.labels import REQUIRED_LABELS_KEY, set_setting
@@ -15,6 +14,7 @@ from pipeline.auth import users as auth
 from pipeline.errors import UserError
 from pipeline.review import browse, queue, spot_check
 from pipeline.review.queue import QueueFilters
+from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
 
 
 def _user(session, name: str, role: str) -> auth.AuthUser:

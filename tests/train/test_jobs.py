@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from train_toys import toy_rows, write_snapshot
 
-PAGE = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
+from tests.helpers.train_toys import toy_rows, write_snapshot
+
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "training.py"
 
 
 @pytest.fixture

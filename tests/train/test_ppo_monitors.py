@@ -4,9 +4,9 @@ values, then tiny real PPO runs whose numbers land in the job's metric rows."""
 from __future__ import annotations
 
 import pytest
-from train_toys import toy_rows, write_snapshot
 
 from pipeline.train import monitors as m
+from tests.helpers.train_toys import toy_rows, write_snapshot
 
 
 def test_distinct_n_by_hand():
@@ -234,7 +234,7 @@ def test_training_page_draws_the_monitors_and_warns(sqlite_url):
             for name, values in points.items()
             for step, value in enumerate(values, 1)
         )
-    page = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
+    page = Path(__file__).resolve().parents[2] / "app" / "views" / "training.py"
     at = AppTest.from_file(str(page), default_timeout=60)
     at.session_state["auth_user"] = user
     at.run()

@@ -1,8 +1,7 @@
 """Shared training helpers that need no model."""
 
-from tiny_models import build_tokenizer
-
 from pipeline.train.common import use_distinct_pad_token
+from tests.helpers.tiny_models import build_tokenizer
 
 
 def test_pad_token_equal_to_eos_is_replaced():

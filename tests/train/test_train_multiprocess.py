@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_toys import toy_rows, write_snapshot
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.train_toys import toy_rows, write_snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _job(kind: str) -> int:
@@ -44,7 +45,7 @@ def _launch(kind: str, config: dict, folder: Path) -> str:
     argv[0] = str(Path(sys.executable).parent / "accelerate")
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+        "PYTHONPATH": str(ROOT),
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",

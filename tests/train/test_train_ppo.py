@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from train_toys import toy_rows, write_snapshot
+
+from tests.helpers.train_toys import toy_rows, write_snapshot
 
 
 def _run(tmp_path, tiny_lm, **reward):

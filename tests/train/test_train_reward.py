@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from train_toys import toy_rows, write_snapshot
+
+from tests.helpers.train_toys import toy_rows, write_snapshot
 
 
 def _config(tmp_path, tiny_rm, loss_type, **overrides):
