@@ -20,13 +20,11 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def seed_database(url: str, n: int) -> None:
-    from factories import judge_pair, make_judge, make_pairs
-
     from db.session import get_sessionmaker
+    from tests.helpers.factories import judge_pair, make_judge, make_pairs
 
     with get_sessionmaker(url).begin() as session:
         pairs = make_pairs(session, n, prompt="Which answer is more helpful?")

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -58,7 +58,7 @@ class Timers:
 def models(kind: str, folder: Path) -> tuple[str, str, str]:
     """(policy, reward model sharing its tokens, judge spec)."""
     if kind == "tiny":
-        from tiny_models import build_causal_lm, build_reward_model
+        from tests.helpers.tiny_models import build_causal_lm, build_reward_model
 
         policy = build_causal_lm(folder / "policy")
         reward = build_reward_model(folder / "rm")
@@ -81,10 +81,9 @@ def models(kind: str, folder: Path) -> tuple[str, str, str]:
 
 
 def one_run(args, folder: Path, policy: str, reward: str, judge: str, on: bool, tag: str):
-    from train_toys import toy_rows, write_snapshot
-
     from pipeline.train import ppo, ppo_monitor
     from pipeline.train.ppo_config import PpoRunConfig
+    from tests.helpers.train_toys import toy_rows, write_snapshot
 
     config = PpoRunConfig(
         snapshot=str(write_snapshot(folder / "snap", toy_rows(64))),

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -121,7 +121,7 @@ def main() -> None:
     os.environ["RLAIF_HOME"] = str(work / "home")
     model = args.model
     if model == "tiny":
-        from tiny_models import build_reward_model
+        from tests.helpers.tiny_models import build_reward_model
 
         model = str(build_reward_model(work / "tiny_rm"))
     snapshot = hh_snapshot(work / "snap", args.pairs)

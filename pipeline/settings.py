@@ -7,7 +7,7 @@
 a new one only when one of the variables below changed (tests monkeypatch them freely).
 `get_settings.cache_clear()` forgets the kept one. A value that does not parse raises a UserError
 of one line naming the variable. README's "Configuration" table is `python -m pipeline.settings`
-(tests/test_settings.py checks that it matches). The views that modules take (ArgillaConfig,
+(tests/deploy/test_settings.py checks that it matches). The views that modules take (ArgillaConfig,
 SessionSettings, ThrottleSettings) are built from this class in their own packages.
 
 Importing this module imports pydantic-settings (~0.3 s): the CLI's command modules import it
@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pipeline.errors import UserError
 
 UserPath = Annotated[Path, AfterValidator(lambda path: path.expanduser())]
-COMPOSE = {"compose": True}  # docker-compose.yml sets it for the app (tests/test_compose.py)
+COMPOSE = {"compose": True}  # docker-compose.yml sets it for the app (tests/deploy/test_compose.py)
 
 
 def env(name: str, default: Any, description: str, compose: bool = False, **limits: Any) -> Any:

@@ -4,7 +4,6 @@ started one), an isolated RLAIF_HOME, offline Hugging Face, and tiny models buil
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,10 +13,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).parent))
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "pipeline" / "data"
 
 
 def postgres_server_url() -> str | None:
@@ -117,14 +112,14 @@ def cli():
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
-    from tiny_models import build_causal_lm
+    from tests.helpers.tiny_models import build_causal_lm
 
     return build_causal_lm(tmp_path_factory.mktemp("tiny_lm"))
 
 
 @pytest.fixture(scope="session")
 def tiny_rm(tmp_path_factory) -> Path:
-    from tiny_models import build_reward_model
+    from tests.helpers.tiny_models import build_reward_model
 
     return build_reward_model(tmp_path_factory.mktemp("tiny_rm"))
 
@@ -133,7 +128,7 @@ def tiny_rm(tmp_path_factory) -> Path:
 def judge(tiny_lm):
     """The log-prob judge on tiny_lm. A small token budget forces several left-padded batches
     of different lengths. float32 on every CPU: the tests compare its numbers to 1e-5 (`auto`
-    would pick bf16 on a CPU with native bf16; tests/test_dtype.py covers that)."""
+    would pick bf16 on a CPU with native bf16; tests/judging/test_dtype.py covers that)."""
     from pipeline.judging.backends.hf_logprob import HfLogprobJudge
     from pipeline.judging.config import JudgeConfig
 
@@ -143,8 +138,8 @@ def judge(tiny_lm):
 
 @pytest.fixture
 def browser(tmp_path):
-    """A headless Debian chromium with a fresh profile (tests/browser_harness.py)."""
-    from browser_harness import new_chromium
+    """A headless Debian chromium with a fresh profile (tests/helpers/browser_harness.py)."""
+    from tests.helpers.browser_harness import new_chromium
 
     driver = new_chromium(tmp_path / "chromium-profile")
     try:

@@ -320,7 +320,7 @@ def accelerate_command(
 ) -> str:
     """The same run as `num_processes` data-parallel processes, with one of TRL's accelerate
     configs: multi_gpu (DDP; without CUDA the scripts run it on the CPU, MULTI_CPU with gloo,
-    tests/test_train_multiprocess.py), or zero2 / zero3 (DeepSpeed ZeRO; needs `pip install
+    tests/train/test_train_multiprocess.py), or zero2 / zero3 (DeepSpeed ZeRO; needs `pip install
     deepspeed`, which the project does not install)."""
     spec = importlib.util.find_spec("trl")
     base = Path(next(iter(spec.submodule_search_locations))) if spec else Path("trl")

@@ -5,7 +5,7 @@ Judge prompts share a lot: every prompt starts with the template's preamble (sys
 rubric), and the two orders of a pair also share the conversation that comes before Response A.
 `last_position_logprobs` runs the preamble once per call and each pair's shared part once per
 pair, then scores every order from those KV caches; the result equals scoring each sequence
-alone, up to float rounding (tests/test_judge_prefix.py).
+alone, up to float rounding (tests/judging/test_judge_prefix.py).
 """
 
 from __future__ import annotations
