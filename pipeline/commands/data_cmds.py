@@ -9,8 +9,11 @@ import typer
 
 from pipeline.commands.common import user_errors
 
+cli = typer.Typer()
 import_app = typer.Typer(help="Import pairs or labels from a file.", no_args_is_help=True)
 export_app = typer.Typer(help="Export merged labels for training.", no_args_is_help=True)
+cli.add_typer(import_app, name="import")
+cli.add_typer(export_app, name="export")
 
 MapOption = Annotated[
     list[str] | None,
@@ -18,6 +21,7 @@ MapOption = Annotated[
 ]
 
 
+@cli.command("init")
 def init() -> None:
     """Create or upgrade the database (SQLite by default; RLAIF_DATABASE_URL for any other)."""
     from db.session import database_url, upgrade_database
@@ -127,9 +131,3 @@ def export_preferences(
             f"Snapshot {snapshot.id}: {snapshot.n_human + snapshot.n_ai} preferences "
             f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {snapshot.path}"
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.add_typer(import_app, name="import")
-    app.add_typer(export_app, name="export")

@@ -11,8 +11,10 @@ import typer
 from pipeline.commands.common import user_errors
 
 Opt = typer.Option
+cli = typer.Typer()
 
 
+@cli.command("label")
 def label(
     judge: Annotated[
         str,
@@ -67,16 +69,21 @@ def label(
             pairs_file=pairs_file,
             chunk_size=config.chunk_size,
         )
-        c = report.counts
-        typer.echo(
-            f"Judge {report.judge_version}: {sum(c.values())} of {report.pending} pending pairs "
-            f"labelled ({c['ok']} ok, {c['invalid']} invalid, {c['failed']} failed) "
-            f"in {report.seconds:.1f} s ({report.pairs_per_s:.2f} pairs/s)."
-        )
-        if c["failed"]:
-            typer.echo("Failed pairs keep their error; run the same command again to retry them.")
+        _print_label_report(report)
 
 
+def _print_label_report(report) -> None:
+    c = report.counts
+    typer.echo(
+        f"Judge {report.judge_version}: {sum(c.values())} of {report.pending} pending pairs "
+        f"labelled ({c['ok']} ok, {c['invalid']} invalid, {c['failed']} failed) "
+        f"in {report.seconds:.1f} s ({report.pairs_per_s:.2f} pairs/s)."
+    )
+    if c["failed"]:
+        typer.echo("Failed pairs keep their error; run the same command again to retry them.")
+
+
+@cli.command("judges")
 def judges(as_json: Annotated[bool, Opt("--json", help="Print JSON")] = False) -> None:
     """List judge versions with their judgment counts (ok / invalid / failed)."""
     from sqlalchemy import func, select
@@ -136,6 +143,7 @@ def judges(as_json: Annotated[bool, Opt("--json", help="Print JSON")] = False) -
         )
 
 
+@cli.command("generate")
 def generate(
     policy: Annotated[
         str, Opt(help="Policy model folder, hub id or bundled:smollm2")
@@ -182,6 +190,7 @@ def generate(
         )
 
 
+@cli.command("score")
 def score(
     model: Annotated[
         str, Opt(help="Judge model folder, hub id or bundled:smollm2")
@@ -204,10 +213,3 @@ def score(
             f"Judge {report.judge_version}: {report.counts['ok']} responses scored "
             f"in {report.seconds:.1f} s."
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("label")(label)
-    app.command("judges")(judges)
-    app.command("generate")(generate)
-    app.command("score")(score)
