@@ -39,12 +39,12 @@ def _config(dataset: str | None, workspace: str | None):
 
 
 def _run(action: str, dataset: str | None, workspace: str | None, **options) -> None:
-    """Run pipeline.argilla.sync's push, pull or sync and print what it did."""
+    """pipeline.argilla.sync.run (push, pull or sync), then what it did."""
     with user_errors():
         from pipeline.argilla import sync as argilla_sync
 
         config = _config(dataset, workspace)
-        _report(getattr(argilla_sync, action)(config, **options), config)
+        _report(argilla_sync.run(action, config, **options), config)
 
 
 def _report(result, config) -> None:
