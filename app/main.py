@@ -2,9 +2,10 @@
 
 Signed-out users get only the sign-in page (which sends the browser to the /signin form of
 app/signin_web.py); the user is resolved from the session cookie on every run (app/guard.py).
-Signed-in users get every page module that exists in app/views/, grouped by task; each page
-still calls `require_user` itself before it reads anything (see the Streamlit pitfall in
-DESIGN.md: never a `pages/` folder).
+Signed-in users get the pages of app/views/ their role may see, grouped by task; each page
+still calls `require_user` itself before it reads anything. Never a `pages/` folder: Streamlit
+discovers one beside the entry script, and on a fresh server its pages open by URL without this
+script's sign-in gate.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def _page(module: str, title: str) -> st.Page:
 def navigation_for(role: str) -> dict[str, list[st.Page]]:
     sections: dict[str, list[st.Page]] = {}
     for section, module, title, roles in PAGES:
-        if not (VIEWS / f"{module}.py").exists():
-            continue  # pages written by other issues join the menu once they exist
         if roles is not None and role not in roles:
             continue
         sections.setdefault(section, []).append(_page(module, title))

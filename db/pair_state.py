@@ -32,6 +32,15 @@ from db.models import (
 )
 from db.upsert import chunked
 
+# The queue tiers' machine names (Argilla metadata, exports); the tier numbers are in db.models.
+TIER_NAMES = {
+    TIER_SWAP_INCONSISTENT: "swap_inconsistent",
+    TIER_JUDGE_DISAGREEMENT: "judge_disagreement",
+    TIER_CONTRADICTS_HUMAN: "contradicts_human",
+    TIER_LOW_CONFIDENCE: "low_confidence",
+    TIER_UNJUDGED: "unjudged",
+}
+
 
 def consensus_subquery(pair_id_column):
     """Strict-majority human label of a pair, or NULL (an even split has no consensus)."""

@@ -1,4 +1,5 @@
-"""The `rlaif` command. Each command group lives in pipeline/commands/<group>.py.
+"""The `rlaif` command. Each command group lives in pipeline/commands/<group>.py, whose `cli`
+(a typer.Typer with its commands and named sub-groups) is merged in here.
 
 Command modules import only typer and the standard library at module level: heavy libraries
 (torch, transformers, trl, argilla, streamlit) are imported inside the commands that need them,
@@ -27,16 +28,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (
-    data_cmds,
-    judge_cmds,
-    metrics_cmds,
-    evaluation_cmds,
-    app_cmds,
-    argilla_cmds,
-    train_cmds,
-):
-    module.register(app)
+for module in (data_cmds, judge_cmds, metrics_cmds, evaluation_cmds, app_cmds, argilla_cmds):
+    app.add_typer(module.cli)
+train_cmds.register(app)  # until train_cmds exposes `cli` like the others
 
 
 if __name__ == "__main__":

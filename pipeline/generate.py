@@ -82,26 +82,10 @@ def generate_candidates(
         raise ValueError("n must be at least 2 to form pairs")
     source_path, model_id, revision = hf_common.resolve_model(policy)
     policy_id = f"{model_id}@{revision}" if revision else model_id
-    stored_params = asdict(params)
+    run = _Run(url, params, policy_id, pair_source, GenerateReport(policy_id))
     model, tokenizer = hf_common.load_causal_lm(source_path, None, dtype, device, model_id)
     max_batch_tokens = hf_forward.batch_budget(max_batch_tokens, model)
-    report = GenerateReport(policy_id)
-
-    with session_scope(url) as session:
-        query = select(Prompt.id, Prompt.text, Prompt.text_hash).order_by(Prompt.id)
-        if source is not None:
-            query = query.where(exists().where(Pair.prompt_id == Prompt.id, Pair.source == source))
-        prompts = session.execute(query).all()
-        first_ids = {
-            pair_external_id(p.text_hash, policy_id, stored_params, 0, 1): p for p in prompts
-        }
-        existing: set[str] = set()
-        for batch in chunked(list(first_ids)):
-            existing.update(
-                session.scalars(select(Pair.external_id).where(Pair.external_id.in_(batch)))
-            )
-    todo = [p for key, p in first_ids.items() if key not in existing][:limit]
-
+    todo = _pending_prompts(run, source)[:limit]
     bar = tqdm(
         total=len(todo), unit="prompt", desc=f"generating with {model_id}", disable=not progress
     )
@@ -124,78 +108,114 @@ def generate_candidates(
             top_p=params.top_p,
         )
         texts = [tokenizer.decode(o, skip_special_tokens=True).strip() for o in outputs]
-        _store_chunk(url, chunk, texts, params, policy_id, stored_params, pair_source, report)
+        _store_chunk(run, chunk, texts)
         bar.update(len(chunk))
     bar.close()
-    return report
+    return run.report
 
 
-def _store_chunk(url, chunk, texts, params, policy_id, stored_params, pair_source, report) -> None:
-    with session_scope(url) as session:  # one commit per chunk
-        response_rows = []
-        for index, prompt in enumerate(chunk):
-            for text in texts[index * params.n : (index + 1) * params.n]:
-                response_rows.append(
-                    {
-                        "prompt_id": prompt.id,
-                        "text": text,
-                        "text_hash": sha256(text),
-                        "policy_id": policy_id,
-                        "generation_params": stored_params,
-                    }
-                )
-        upsert(session, Response.__table__, response_rows, keys=("prompt_id", "text_hash"))
-        ids = dict(
-            (((r.prompt_id, r.text_hash), r.id))
-            for r in session.execute(
-                select(Response.id, Response.prompt_id, Response.text_hash).where(
-                    Response.prompt_id.in_([p.id for p in chunk])
-                )
+@dataclass
+class _Run:
+    """One generation run: where it writes, what it samples, and its running counts."""
+
+    url: str | None
+    params: SamplingParams
+    policy_id: str
+    pair_source: str
+    report: GenerateReport
+
+    @property
+    def stored_params(self) -> dict[str, Any]:
+        return asdict(self.params)
+
+    def samples(self, texts: list[str], index: int) -> list[str]:
+        """The n samples of the index-th prompt of a chunk."""
+        n = self.params.n
+        return texts[index * n : (index + 1) * n]
+
+
+def _pending_prompts(run: _Run, source: str | None) -> list:
+    """Prompts (of pairs with `source`, if given) without pairs from this policy and these
+    parameters yet."""
+    with session_scope(run.url) as session:
+        query = select(Prompt.id, Prompt.text, Prompt.text_hash).order_by(Prompt.id)
+        if source is not None:
+            query = query.where(exists().where(Pair.prompt_id == Prompt.id, Pair.source == source))
+        prompts = session.execute(query).all()
+        first_ids = {
+            pair_external_id(p.text_hash, run.policy_id, run.stored_params, 0, 1): p
+            for p in prompts
+        }
+        existing: set[str] = set()
+        for batch in chunked(list(first_ids)):
+            existing.update(
+                session.scalars(select(Pair.external_id).where(Pair.external_id.in_(batch)))
             )
-        )
+    return [p for key, p in first_ids.items() if key not in existing]
+
+
+def _store_chunk(run: _Run, chunk, texts: list[str]) -> None:
+    with session_scope(run.url) as session:  # one commit per chunk
+        ids = _store_responses(session, run, chunk, texts)
         pair_rows = []
         for index, prompt in enumerate(chunk):
-            samples = texts[index * params.n : (index + 1) * params.n]
-            report.prompts += 1
-            report.responses += len(samples)
-            formed = 0
-            for i, j in itertools.combinations(range(len(samples)), 2):
-                if samples[i] == samples[j]:
-                    continue
-                meta = {"policy": policy_id, "sample_indices": [i, j]}
-                # Both responses come from the policy: a self-comparison (win rate 0.5).
-                record = PairRecord(
-                    "",
-                    prompt.text,
-                    samples[i],
-                    samples[j],
-                    meta,
-                    system_a=policy_id,
-                    system_b=policy_id,
-                )
-                pair_rows.append(
-                    {
-                        "external_id": pair_external_id(
-                            prompt.text_hash, policy_id, stored_params, i, j
-                        ),
-                        "prompt_id": prompt.id,
-                        "response_a_id": ids[(prompt.id, sha256(samples[i]))],
-                        "response_b_id": ids[(prompt.id, sha256(samples[j]))],
-                        "source": pair_source,
-                        "system_a": policy_id,
-                        "system_b": policy_id,
-                        "length_diff": len(samples[i]) - len(samples[j]),
-                        "meta": meta,
-                        "content_hash": record.content_hash,
-                    }
-                )
-                formed += 1
-            report.skipped_identical += formed == 0
-        if pair_rows:
-            # Column "metadata" is `Pair.meta` in the ORM (the name is reserved there).
-            rows = [
-                {**{k: v for k, v in r.items() if k != "meta"}, "metadata": r["meta"]}
-                for r in pair_rows
+            samples = run.samples(texts, index)
+            run.report.prompts += 1
+            run.report.responses += len(samples)
+            formed = [
+                _pair_row(run, prompt, samples, i, j, ids)
+                for i, j in itertools.combinations(range(len(samples)), 2)
+                if samples[i] != samples[j]
             ]
-            upsert(session, Pair.__table__, rows, keys=("external_id",))
-            report.pairs += len(pair_rows)
+            run.report.skipped_identical += not formed
+            pair_rows += formed
+        if pair_rows:
+            upsert(session, Pair.__table__, pair_rows, keys=("external_id",))
+            run.report.pairs += len(pair_rows)
+
+
+def _store_responses(session, run: _Run, chunk, texts: list[str]) -> dict[tuple[int, str], int]:
+    """Upsert the chunk's responses; their ids by (prompt id, text hash)."""
+    response_rows = [
+        {
+            "prompt_id": prompt.id,
+            "text": text,
+            "text_hash": sha256(text),
+            "policy_id": run.policy_id,
+            "generation_params": run.stored_params,
+        }
+        for index, prompt in enumerate(chunk)
+        for text in run.samples(texts, index)
+    ]
+    upsert(session, Response.__table__, response_rows, keys=("prompt_id", "text_hash"))
+    query = select(Response.id, Response.prompt_id, Response.text_hash).where(
+        Response.prompt_id.in_([p.id for p in chunk])
+    )
+    return {(r.prompt_id, r.text_hash): r.id for r in session.execute(query)}
+
+
+def _pair_row(run: _Run, prompt, samples: list[str], i: int, j: int, ids) -> dict[str, Any]:
+    """The Pair row of samples i and j of one prompt."""
+    meta = {"policy": run.policy_id, "sample_indices": [i, j]}
+    # Both responses come from the policy: a self-comparison (win rate 0.5).
+    record = PairRecord(
+        "",
+        prompt.text,
+        samples[i],
+        samples[j],
+        meta,
+        system_a=run.policy_id,
+        system_b=run.policy_id,
+    )
+    return {
+        "external_id": pair_external_id(prompt.text_hash, run.policy_id, run.stored_params, i, j),
+        "prompt_id": prompt.id,
+        "response_a_id": ids[(prompt.id, sha256(samples[i]))],
+        "response_b_id": ids[(prompt.id, sha256(samples[j]))],
+        "source": run.pair_source,
+        "system_a": run.policy_id,
+        "system_b": run.policy_id,
+        "length_diff": len(samples[i]) - len(samples[j]),
+        "metadata": meta,  # the column's name; `Pair.meta` in the ORM (reserved there)
+        "content_hash": record.content_hash,
+    }

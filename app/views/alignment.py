@@ -58,6 +58,24 @@ def load_report(
         )
 
 
+def share_bars(df: pd.DataFrame, columns: list[str], series: str, title: str) -> None:
+    """Bars of shares in [0, 1], the `columns` side by side for each judge (none: no chart)."""
+    shares = df.melt(id_vars=["judge"], value_vars=columns, var_name=series).dropna()
+    if shares.empty:
+        return
+    st.altair_chart(
+        alt.Chart(shares)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{series}:N", title=None),
+            y=alt.Y("value:Q", title=title, scale=alt.Scale(domain=[0, 1])),
+            color=f"{series}:N",
+            column=alt.Column("judge:N", title=None),
+        )
+        .properties(width=160, height=220),
+    )
+
+
 st.title("Alignment")
 st.caption(
     "The human reference of a pair is a reviewer's override when set, otherwise the strict "
@@ -261,21 +279,9 @@ length_df = pd.DataFrame(
     [{"judge": m["judge"], **{k: m[k] for k in length_columns}} for m in report.metrics]
 )
 st.dataframe(length_df, hide_index=True, key="al_length_bias")
-shares = length_df.melt(
-    id_vars=["judge"], value_vars=["ai_prefers_longer", "human_prefers_longer"], var_name="by"
-).dropna()
-if not shares.empty:
-    st.altair_chart(
-        alt.Chart(shares)
-        .mark_bar()
-        .encode(
-            x=alt.X("by:N", title=None),
-            y=alt.Y("value:Q", title="share preferring the longer", scale=alt.Scale(domain=[0, 1])),
-            color="by:N",
-            column=alt.Column("judge:N", title=None),
-        )
-        .properties(width=160, height=220),
-    )
+share_bars(
+    length_df, ["ai_prefers_longer", "human_prefers_longer"], "by", "share preferring the longer"
+)
 csv_download(length_df, "length_bias")
 
 # --- PPI ------------------------------------------------------------------------------------
@@ -324,19 +330,5 @@ if not ppi_df.empty:
 st.header("Swap consistency and position bias")
 bias = pd.DataFrame([{"judge": j.judge, **j.bias} for j in report.judges])
 st.dataframe(bias, hide_index=True, key="al_bias")
-bars = bias.melt(
-    id_vars=["judge"], value_vars=["pick_a_when_first", "pick_a_when_second"], var_name="order"
-).dropna()
-if not bars.empty:
-    st.altair_chart(
-        alt.Chart(bars)
-        .mark_bar()
-        .encode(
-            x=alt.X("order:N", title=None),
-            y=alt.Y("value:Q", title="share picking A", scale=alt.Scale(domain=[0, 1])),
-            color="order:N",
-            column=alt.Column("judge:N", title=None),
-        )
-        .properties(width=160, height=220),
-    )
+share_bars(bias, ["pick_a_when_first", "pick_a_when_second"], "order", "share picking A")
 csv_download(bias, "position_bias")

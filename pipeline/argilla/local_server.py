@@ -197,7 +197,20 @@ def start(home: Path | None = None, port: int = 6900, log=print) -> ServerInfo:
         raise ServerError(f"port {port} on 127.0.0.1 is taken; choose another with --port")
     (home / "logs").mkdir(exist_ok=True)
     (home / "redis").mkdir(exist_ok=True)
-    redis_port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    pids: dict[str, int] = {}
+    try:
+        credentials = _launch(python, home, port, pids)
+    except BaseException:
+        _terminate(pids)
+        raise
+    info = ServerInfo(url=url, workspace=WORKSPACE, home=str(home), pids=pids, **credentials)
+    (home / "state.json").write_text(json.dumps(asdict(info), indent=2))
+    return info
+
+
+def _child_env(home: Path, redis_port: int) -> dict[str, str]:
+    """Our environment without Argilla's or Python's settings, plus the server's own."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -210,7 +223,14 @@ def start(home: Path | None = None, port: int = 6900, log=print) -> ServerInfo:
         ARGILLA_ENABLE_TELEMETRY="0",
         HF_HUB_OFFLINE="1",
     )
-    pids: dict[str, int] = {}
+    return env
+
+
+def _launch(python: Path, home: Path, port: int, pids: dict[str, int]) -> dict[str, str]:
+    """Start redis, set up the database and users, start the server and the worker; each
+    started process goes into `pids` (the caller stops them if this fails). The credentials."""
+    redis_port = free_port()
+    env = _child_env(home, redis_port)
 
     def spawn(name: str, argv: list[str]) -> subprocess.Popen:
         log_file = open(home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (child keeps it)
@@ -220,49 +240,48 @@ def start(home: Path | None = None, port: int = 6900, log=print) -> ServerInfo:
         pids[name] = process.pid
         return process
 
-    try:
-        redis_bin = shutil.which("redis-server") or "/usr/bin/redis-server"
-        redis = spawn(
-            "redis",
-            [redis_bin, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""]
-            + ["--appendonly", "no", "--dir", str(home / "redis")],
+    redis_bin = shutil.which("redis-server") or "/usr/bin/redis-server"
+    redis = spawn(
+        "redis",
+        [redis_bin, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""]
+        + ["--appendonly", "no", "--dir", str(home / "redis")],
+    )
+    _wait(lambda: _redis_ping(redis_port), 20, "redis-server", redis, home / "logs/redis.log")
+    credentials = _set_up_database(python, env, home)
+    server = spawn(
+        "server",
+        [str(python), str(LAUNCHER), "server", "--host", "127.0.0.1", "--port", str(port)],
+    )
+    spawn("worker", [str(python), str(LAUNCHER), "worker"])
+    _wait(
+        lambda: server_ready(f"http://127.0.0.1:{port}", credentials["owner_api_key"]),
+        120,
+        "argilla-server",
+        server,
+        home / "logs/server.log",
+    )
+    return credentials
+
+
+def _set_up_database(python: Path, env: dict[str, str], home: Path) -> dict[str, str]:
+    """Migrate argilla-server's database and create the owner and the annotator (once)."""
+    cli = [str(python), "-m", "argilla_server", "database"]
+    _run(cli + ["migrate"], env, home)
+    credentials = _credentials(home)
+    users_marker = home / "data" / ".rlaif-users-created"
+    for role in () if users_marker.exists() else ("owner", "annotator"):
+        _run(
+            cli
+            + ["users", "create", "--first-name", role.title()]
+            + ["--username", credentials[f"{role}_username"]]
+            + ["--password", credentials[f"{role}_password"]]
+            + ["--api-key", credentials[f"{role}_api_key"]]
+            + ["--role", role, "--workspace", WORKSPACE],
+            env,
+            home,
         )
-        _wait(lambda: _redis_ping(redis_port), 20, "redis-server", redis, home / "logs/redis.log")
-        cli = [str(python), "-m", "argilla_server", "database"]
-        _run(cli + ["migrate"], env, home)
-        credentials = _credentials(home)
-        users_marker = home / "data" / ".rlaif-users-created"
-        for role in () if users_marker.exists() else ("owner", "annotator"):
-            _run(
-                cli
-                + ["users", "create", "--first-name", role.title()]
-                + ["--username", credentials[f"{role}_username"]]
-                + ["--password", credentials[f"{role}_password"]]
-                + ["--api-key", credentials[f"{role}_api_key"]]
-                + ["--role", role, "--workspace", WORKSPACE],
-                env,
-                home,
-            )
-        users_marker.touch()
-        url = f"http://127.0.0.1:{port}"
-        server = spawn(
-            "server",
-            [str(python), str(LAUNCHER), "server", "--host", "127.0.0.1", "--port", str(port)],
-        )
-        spawn("worker", [str(python), str(LAUNCHER), "worker"])
-        _wait(
-            lambda: server_ready(url, credentials["owner_api_key"]),
-            120,
-            "argilla-server",
-            server,
-            home / "logs/server.log",
-        )
-    except BaseException:
-        _terminate(pids)
-        raise
-    info = ServerInfo(url=url, workspace=WORKSPACE, home=str(home), pids=pids, **credentials)
-    (home / "state.json").write_text(json.dumps(asdict(info), indent=2))
-    return info
+    users_marker.touch()
+    return credentials
 
 
 def _run(argv: list[str], env: dict[str, str], home: Path) -> None:

@@ -10,27 +10,12 @@ from typing import Any
 
 import argilla as rg
 
-from db.models import (
-    LABELS,
-    TIER_CONTRADICTS_HUMAN,
-    TIER_JUDGE_DISAGREEMENT,
-    TIER_LOW_CONFIDENCE,
-    TIER_SWAP_INCONSISTENT,
-    TIER_UNJUDGED,
-    Judgment,
-    Pair,
-)
+from db.models import LABELS, Judgment, Pair
+from db.pair_state import TIER_NAMES
 
 QUESTION = "preference"
 NOTE_QUESTION = "note"
 RECORD_PREFIX = "pair-"
-QUEUE_REASONS = {
-    TIER_SWAP_INCONSISTENT: "swap_inconsistent",
-    TIER_JUDGE_DISAGREEMENT: "judge_disagreement",
-    TIER_CONTRADICTS_HUMAN: "contradicts_human",
-    TIER_LOW_CONFIDENCE: "low_confidence",
-    TIER_UNJUDGED: "unjudged",
-}
 REVIEWED = "reviewed"  # enough human labels, or overridden: no longer in the review queue
 
 
@@ -98,7 +83,7 @@ def record_content(
         "judge": judge_name or "none",
         "swap_inconsistent": "yes" if pair.swap_inconsistent else "no",
         "source": pair.source,
-        "queue_reason": REVIEWED if reviewed else QUEUE_REASONS.get(pair.queue_tier, "unjudged"),
+        "queue_reason": REVIEWED if reviewed else TIER_NAMES.get(pair.queue_tier, "unjudged"),
     }
     # Only when set: a pair without systems keeps the record (and hash) it had before.
     for slot, system in (("system_a", pair.system_a), ("system_b", pair.system_b)):

@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import argilla as rg
 from sqlalchemy import delete, func, select
@@ -232,24 +233,19 @@ def _push_batch(session: Session, plan: _PushPlan, pairs: list[Pair], result: Sy
     result.with_suggestion += sum(1 for i in changed if contents[i]["suggestion"] is not None)
 
 
-def push(
-    config: ArgillaConfig | None = None,
-    *,
-    judge: str | None = None,
-    only_queue: bool = False,
-    full: bool = False,
-) -> SyncResult:
-    config = (config or ArgillaConfig.from_env()).require_server()
-    with recorded_run("push", config) as result:
-        _push(connect(config), config, result, judge, only_queue, full)
-    return result
-
-
 # --- pull --------------------------------------------------------------------------------------
 
 
 def _usernames(client: rg.Argilla) -> dict[Any, str]:
     return {user.id: user.username for user in client.users}
+
+
+@dataclass
+class _Answers:
+    """What the pull read from Argilla: answers, and answers no longer submitted."""
+
+    submitted: list[tuple[int, str, str, str | None]]  # pair, annotator, label, note
+    withdrawn: list[tuple[int, str, str]]  # pair, annotator, status (draft or discarded)
 
 
 def _pull(client: rg.Argilla, config: ArgillaConfig, result: SyncResult) -> None:
@@ -259,12 +255,27 @@ def _pull(client: rg.Argilla, config: ArgillaConfig, result: SyncResult) -> None
             f"no Argilla dataset {config.dataset!r} in workspace {config.workspace!r}: "
             "run `rlaif argilla push` first"
         )
+    answers = _read_answers(client, dataset, config, result)
+    with session_scope() as session:
+        _store_answers(session, answers, result)
+    if result.unknown_records:
+        log.warning(
+            "%d Argilla records match no pair in this database (first: %s)",
+            len(result.unknown_records),
+            result.unknown_records[0],
+        )
+
+
+def _read_answers(
+    client: rg.Argilla, dataset: rg.Dataset, config: ArgillaConfig, result: SyncResult
+) -> _Answers:
+    """Every response in the dataset, per pair and annotator: submitted answers with a valid
+    label, and the others (drafts, discarded) that withdraw an earlier label."""
     usernames = with_retries(lambda: _usernames(client), config, "list users")
     query = rg.Query(
         filter=rg.Filter(("response.status", "in", ["submitted", "draft", "discarded"]))
     )
-    answers: list[tuple[int, str, str, str | None]] = []  # pair, annotator, label, note
-    withdrawn: list[tuple[int, str, str]] = []  # pair, annotator, status (draft or discarded)
+    answers = _Answers(submitted=[], withdrawn=[])
     records = with_retries(
         lambda: list(
             dataset.records(
@@ -294,49 +305,48 @@ def _pull(client: rg.Argilla, config: ArgillaConfig, result: SyncResult) -> None
             label = normalize_label(entry.get(QUESTION))
             if not entry["status"].endswith("submitted") or label is None:
                 result.ignored += 1
-                withdrawn.append((pair_id, annotator, entry["status"].rsplit(".", 1)[-1]))
+                answers.withdrawn.append((pair_id, annotator, entry["status"].rsplit(".", 1)[-1]))
                 continue
             note = entry.get(NOTE_QUESTION) or None
-            answers.append((pair_id, annotator, label, note))
-    with session_scope() as session:
-        # Every pair this pull writes, locked at once in ascending order (db/pair_state.py): a
-        # lock per answer, in record order, could deadlock with another writer.
-        lock_pairs(session, [a[0] for a in answers] + [w[0] for w in withdrawn])
-        # An answer submitted before and now a draft or discarded no longer counts as a label.
-        for pair_id, annotator, status in withdrawn:
-            result.labels_withdrawn += withdraw_human_label(
-                session,
-                pair_id=pair_id,
-                annotator=annotator,
-                source="argilla",
-                reason=f"withdrawn in Argilla ({status})",
-            )
-        known = set(session.scalars(select(Pair.id).where(Pair.id.in_({a[0] for a in answers}))))
-        for pair_id, annotator, label, note in answers:
-            if pair_id not in known:
-                result.unknown_records.append(record_id(pair_id))
-                continue
-            existed = _has_label(session, pair_id, annotator)
-            changed = upsert_human_label(
-                session,
-                pair_id=pair_id,
-                annotator=annotator,
-                label=label,
-                source="argilla",
-                note=note,
-                reason="answered in Argilla" if not existed else "changed in Argilla",
-            )
-            if changed:
-                if existed:
-                    result.labels_changed += 1
-                else:
-                    result.labels_new += 1
-    if result.unknown_records:
-        log.warning(
-            "%d Argilla records match no pair in this database (first: %s)",
-            len(result.unknown_records),
-            result.unknown_records[0],
+            answers.submitted.append((pair_id, annotator, label, note))
+    return answers
+
+
+def _store_answers(session: Session, answers: _Answers, result: SyncResult) -> None:
+    """Write the answers as human labels (audited by db.labels); count what changed."""
+    # Every pair this pull writes, locked at once in ascending order (db/pair_state.py): a
+    # lock per answer, in record order, could deadlock with another writer.
+    lock_pairs(session, [a[0] for a in answers.submitted] + [w[0] for w in answers.withdrawn])
+    # An answer submitted before and now a draft or discarded no longer counts as a label.
+    for pair_id, annotator, status in answers.withdrawn:
+        result.labels_withdrawn += withdraw_human_label(
+            session,
+            pair_id=pair_id,
+            annotator=annotator,
+            source="argilla",
+            reason=f"withdrawn in Argilla ({status})",
         )
+    submitted_ids = {a[0] for a in answers.submitted}
+    known = set(session.scalars(select(Pair.id).where(Pair.id.in_(submitted_ids))))
+    for pair_id, annotator, label, note in answers.submitted:
+        if pair_id not in known:
+            result.unknown_records.append(record_id(pair_id))
+            continue
+        existed = _has_label(session, pair_id, annotator)
+        changed = upsert_human_label(
+            session,
+            pair_id=pair_id,
+            annotator=annotator,
+            label=label,
+            source="argilla",
+            note=note,
+            reason="answered in Argilla" if not existed else "changed in Argilla",
+        )
+        if changed:
+            if existed:
+                result.labels_changed += 1
+            else:
+                result.labels_new += 1
 
 
 def _has_label(session: Session, pair_id: int, annotator: str) -> bool:
@@ -350,23 +360,29 @@ def _has_label(session: Session, pair_id: int, annotator: str) -> bool:
     )
 
 
-def pull(config: ArgillaConfig | None = None) -> SyncResult:
-    config = (config or ArgillaConfig.from_env()).require_server()
-    with recorded_run("pull", config) as result:
-        _pull(connect(config), config, result)
-    return result
+# --- entry points ------------------------------------------------------------------------------
 
 
-def sync(
+def run(
+    action: Literal["push", "pull", "sync"],
     config: ArgillaConfig | None = None,
     *,
     judge: str | None = None,
     only_queue: bool = False,
     full: bool = False,
 ) -> SyncResult:
+    """One recorded run: push (judge, only_queue and full choose what), pull, or push then pull
+    (sync)."""
     config = (config or ArgillaConfig.from_env()).require_server()
-    with recorded_run("sync", config) as result:
+    with recorded_run(action, config) as result:
         client = connect(config)
-        _push(client, config, result, judge, only_queue, full)
-        _pull(client, config, result)
+        if action != "pull":
+            _push(client, config, result, judge, only_queue, full)
+        if action != "push":
+            _pull(client, config, result)
     return result
+
+
+push = partial(run, "push")
+pull = partial(run, "pull")
+sync = partial(run, "sync")

@@ -1,1 +1,1 @@
-"""CLI command groups. Each module exposes `register(app: typer.Typer)`."""
+"""CLI command groups. Each module exposes `cli`, a typer.Typer that pipeline/cli.py merges."""

@@ -18,7 +18,9 @@ APP_SERVER = APP_MAIN.parent / "server.py"
 ADMIN_PASSWORD_FILE = "admin-password-{key}.txt"  # key: admin_password_key(database URL)
 LEGACY_PASSWORD_FILE = "admin-password.txt"  # one file for every database: no longer written
 
+cli = typer.Typer()
 users_app = typer.Typer(help="Manage the review app's users (admin, reviewer, viewer).")
+cli.add_typer(users_app, name="users")
 
 
 def streamlit_command(port: int, address: str, secrets: Path | None = None) -> list[str]:
@@ -30,28 +32,19 @@ def streamlit_command(port: int, address: str, secrets: Path | None = None) -> l
 
         for path in [*get_config_files("secrets.toml"), str(secrets)]:
             extra += ["--secrets.files", path]
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP_SERVER),
-        *extra,
-        "--server.port",
-        str(port),
-        "--server.address",
-        address,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--client.showErrorDetails",
-        "none",
-        "--client.toolbarMode",
-        "viewer",
-    ]
+    settings = {
+        "server.port": port,
+        "server.address": address,
+        "server.headless": "true",
+        "browser.gatherUsageStats": "false",
+        "client.showErrorDetails": "none",
+        "client.toolbarMode": "viewer",
+    }
+    flags = [item for key, value in settings.items() for item in (f"--{key}", str(value))]
+    return [sys.executable, "-m", "streamlit", "run", str(APP_SERVER), *extra, *flags]
 
 
+@cli.command("app")
 def app(
     port: int = typer.Option(8501, "--port", "-p", help="Port to serve on."),
     address: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 to share)."),
@@ -215,8 +208,3 @@ def users_bootstrap_admin() -> None:
     RLAIF_HOME/admin-password-<8 hex of the database URL>.txt) if none exists."""
     with user_errors():
         _bootstrap_admin()
-
-
-def register(app_: typer.Typer) -> None:
-    app_.command("app")(app)
-    app_.add_typer(users_app, name="users")

@@ -14,10 +14,12 @@ import typer
 from pipeline.commands.common import user_errors
 from pipeline.errors import UserError
 
+cli = typer.Typer()
 argilla_app = typer.Typer(
     help="Argilla: AI labels as suggestions, human answers back (ARGILLA_API_URL/_API_KEY).",
     no_args_is_help=True,
 )
+cli.add_typer(argilla_app, name="argilla")
 
 JudgeOption = typer.Option(None, "--judge", help="Judge version name (default: the newest).")
 QueueOption = typer.Option(False, "--only-queue", help="Only pairs still waiting for human labels.")
@@ -34,6 +36,15 @@ def _config(dataset: str | None, workspace: str | None):
     from pipeline.argilla.config import ArgillaConfig
 
     return ArgillaConfig.from_env(dataset=dataset, workspace=workspace).require_server()
+
+
+def _run(action: str, dataset: str | None, workspace: str | None, **options) -> None:
+    """pipeline.argilla.sync.run (push, pull or sync), then what it did."""
+    with user_errors():
+        from pipeline.argilla import sync as argilla_sync
+
+        config = _config(dataset, workspace)
+        _report(argilla_sync.run(action, config, **options), config)
 
 
 def _report(result, config) -> None:
@@ -55,46 +66,37 @@ def _report(result, config) -> None:
     typer.echo("\n".join(lines) or "nothing to do")
 
 
-@argilla_app.command("push")
-def push_cmd(
-    judge: str | None = JudgeOption,
-    only_queue: bool = QueueOption,
-    full: bool = FullOption,
-    dataset: str | None = DatasetOption,
-    workspace: str | None = WorkspaceOption,
-) -> None:
-    """Create or update the Argilla dataset: one record per pair, the AI label as suggestion."""
-    with user_errors():
-        from pipeline.argilla import sync as argilla_sync
+def _push_command(action: str, doc: str):
+    """`push` and `sync` take the same options."""
 
-        config = _config(dataset, workspace)
-        _report(argilla_sync.push(config, judge=judge, only_queue=only_queue, full=full), config)
+    def command(
+        judge: str | None = JudgeOption,
+        only_queue: bool = QueueOption,
+        full: bool = FullOption,
+        dataset: str | None = DatasetOption,
+        workspace: str | None = WorkspaceOption,
+    ) -> None:
+        _run(action, dataset, workspace, judge=judge, only_queue=only_queue, full=full)
+
+    command.__doc__ = doc
+    return command
+
+
+push_cmd = argilla_app.command("push")(
+    _push_command(
+        "push",
+        "Create or update the Argilla dataset: one record per pair, the AI label as suggestion.",
+    )
+)
 
 
 @argilla_app.command("pull")
 def pull_cmd(dataset: str | None = DatasetOption, workspace: str | None = WorkspaceOption) -> None:
     """Read submitted Argilla responses back as human labels (idempotent)."""
-    with user_errors():
-        from pipeline.argilla import sync as argilla_sync
-
-        config = _config(dataset, workspace)
-        _report(argilla_sync.pull(config), config)
+    _run("pull", dataset, workspace)
 
 
-@argilla_app.command("sync")
-def sync_cmd(
-    judge: str | None = JudgeOption,
-    only_queue: bool = QueueOption,
-    full: bool = FullOption,
-    dataset: str | None = DatasetOption,
-    workspace: str | None = WorkspaceOption,
-) -> None:
-    """Push, then pull."""
-    with user_errors():
-        from pipeline.argilla import sync as argilla_sync
-
-        config = _config(dataset, workspace)
-        _report(argilla_sync.sync(config, judge=judge, only_queue=only_queue, full=full), config)
+sync_cmd = argilla_app.command("sync")(_push_command("sync", "Push, then pull."))
 
 
 @argilla_app.command("serve")
@@ -137,7 +139,3 @@ def stop_cmd(home: Path | None = typer.Option(None, help="As given to `serve`.")
     from pipeline.argilla import local_server as manager
 
     typer.echo("stopped" if manager.stop(home) else "no local Argilla server was running")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(argilla_app, name="argilla")

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from pipeline.commands.common import user_errors
 
+cli = typer.Typer()
 import_app = typer.Typer(help="Import pairs or labels from a file.", no_args_is_help=True)
 export_app = typer.Typer(help="Export merged labels for training.", no_args_is_help=True)
+cli.add_typer(import_app, name="import")
+cli.add_typer(export_app, name="export")
 
-MapOption = Annotated[
-    list[str] | None,
-    typer.Option("--map", help="Rename a column: SRC=DST (repeatable), e.g. --map question=prompt"),
-]
+MapOption = typer.Option(
+    None, "--map", help="Rename a column: SRC=DST (repeatable), e.g. --map question=prompt"
+)
 
 
+@cli.command("init")
 def init() -> None:
     """Create or upgrade the database (SQLite by default; RLAIF_DATABASE_URL for any other)."""
     from db.session import database_url, upgrade_database
@@ -31,22 +33,16 @@ def init() -> None:
 
 @import_app.command("pairs")
 def import_pairs_command(
-    path: Annotated[
-        Path, typer.Argument(help="JSONL, JSON array, CSV, Parquet or a dataset folder")
-    ],
-    source: Annotated[
-        str | None, typer.Option(help="Tag for this batch (default: file name)")
-    ] = None,
-    column_map: MapOption = None,
-    chosen_rejected: Annotated[
-        bool,
-        typer.Option(
-            "--chosen-rejected",
-            help="TRL/HH-RLHF data: columns chosen, rejected and optional prompt. The known "
-            "preference becomes a human label from annotator 'dataset'.",
-        ),
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the coin that puts chosen in slot A or B")] = 0,
+    path: Path = typer.Argument(..., help="JSONL, JSON array, CSV, Parquet or a dataset folder"),
+    source: str | None = typer.Option(None, help="Tag for this batch (default: file name)"),
+    column_map: list[str] | None = MapOption,
+    chosen_rejected: bool = typer.Option(
+        False,
+        "--chosen-rejected",
+        help="TRL/HH-RLHF data: columns chosen, rejected and optional prompt. The known "
+        "preference becomes a human label from annotator 'dataset'.",
+    ),
+    seed: int = typer.Option(0, help="Seed of the coin that puts chosen in slot A or B"),
 ) -> None:
     """Import prompt/response pairs. Columns: id, prompt, response_a, response_b, metadata,
     system_a, system_b (optional: which system wrote each response)."""
@@ -71,17 +67,12 @@ def import_pairs_command(
 
 @import_app.command("labels")
 def import_labels_command(
-    path: Annotated[
-        Path, typer.Argument(help="JSONL, JSON array, CSV, Parquet or a dataset folder")
-    ],
-    kind: Annotated[
-        str,
-        typer.Option(
-            help="human (pair_id, annotator, label, note) or ai (pair_id, label, confidence, raw)"
-        ),
-    ],
-    judge: Annotated[str | None, typer.Option(help="Name of the judge that made AI labels")] = None,
-    column_map: MapOption = None,
+    path: Path = typer.Argument(..., help="JSONL, JSON array, CSV, Parquet or a dataset folder"),
+    kind: str = typer.Option(
+        ..., help="human (pair_id, annotator, label, note) or ai (pair_id, label, confidence, raw)"
+    ),
+    judge: str | None = typer.Option(None, help="Name of the judge that made AI labels"),
+    column_map: list[str] | None = MapOption,
 ) -> None:
     """Import human labels, or AI labels made elsewhere (e.g. by a hosted judge)."""
     from db.session import run_transaction
@@ -98,15 +89,13 @@ def import_labels_command(
 
 @export_app.command("preferences")
 def export_preferences(
-    out: Annotated[
-        Path | None,
-        typer.Argument(
-            help="New or empty folder to write (preferences.jsonl, hf_dataset/); "
-            "default RLAIF_HOME/snapshots/<id>"
-        ),
-    ] = None,
-    min_confidence: Annotated[float, typer.Option(help="Lowest AI confidence to use")] = 0.8,
-    judge: Annotated[str | None, typer.Option(help="Use AI labels of this judge only")] = None,
+    out: Path | None = typer.Argument(
+        None,
+        help="New or empty folder to write (preferences.jsonl, hf_dataset/); "
+        "default RLAIF_HOME/snapshots/<id>",
+    ),
+    min_confidence: float = typer.Option(0.8, help="Lowest AI confidence to use"),
+    judge: str | None = typer.Option(None, help="Use AI labels of this judge only"),
 ) -> None:
     """Merged labels in TRL's preference format; a human label beats an AI label. Each export is
     an immutable snapshot in a folder of its own."""
@@ -127,9 +116,3 @@ def export_preferences(
             f"Snapshot {snapshot.id}: {snapshot.n_human + snapshot.n_ai} preferences "
             f"({snapshot.n_human} human, {snapshot.n_ai} AI) written to {snapshot.path}"
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.add_typer(import_app, name="import")
-    app.add_typer(export_app, name="export")

@@ -9,6 +9,8 @@ import typer
 
 from pipeline.commands.common import user_errors
 
+cli = typer.Typer()
+
 JudgeOption = typer.Option(
     None, "--judge", "-j", help="Judge version name (repeatable). Default: all."
 )
@@ -144,109 +146,110 @@ def print_evaluation(summary: dict) -> None:
         console.print(f"  spot-check sample {s['audit_sample_id']} is in the review queue")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("evaluate")
-    def evaluate(
-        policy: str = typer.Option(..., help="job:<PPO run id>, a model folder, or smollm2."),
-        baseline: str = typer.Option(
-            None, help="The policy to beat. Default: the run's base policy (its lineage)."
-        ),
-        prompts: str = typer.Option(None, help="Prompts of pairs with this source tag."),
-        prompts_file: str = typer.Option(
-            None, help="A file of prompts, one a line (.jsonl: a 'prompt' field)."
-        ),
-        n: int = typer.Option(32, min=1, help="Held-out prompts to evaluate on."),
-        judge: str = typer.Option("default", help="Judge config file or preset (pinned)."),
-        sample: bool = typer.Option(False, "--sample", help="Seeded sampling (default greedy)."),
-        temperature: float = typer.Option(0.7, help="With --sample."),
-        max_new_tokens: int = typer.Option(128, min=1),
-        seed: int = typer.Option(0, help="Prompt draw, slot coins, sampling, spot-check."),
-        device: str = typer.Option("auto"),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    ) -> None:
-        """Evaluate a policy against a baseline on held-out prompts: P's win rate over B.
+@cli.command("evaluate")
+def evaluate(
+    policy: str = typer.Option(..., help="job:<PPO run id>, a model folder, or smollm2."),
+    baseline: str = typer.Option(
+        None, help="The policy to beat. Default: the run's base policy (its lineage)."
+    ),
+    prompts: str = typer.Option(None, help="Prompts of pairs with this source tag."),
+    prompts_file: str = typer.Option(
+        None, help="A file of prompts, one a line (.jsonl: a 'prompt' field)."
+    ),
+    n: int = typer.Option(32, min=1, help="Held-out prompts to evaluate on."),
+    judge: str = typer.Option("default", help="Judge config file or preset (pinned)."),
+    sample: bool = typer.Option(False, "--sample", help="Seeded sampling (default greedy)."),
+    temperature: float = typer.Option(0.7, help="With --sample."),
+    max_new_tokens: int = typer.Option(128, min=1),
+    seed: int = typer.Option(0, help="Prompt draw, slot coins, sampling, spot-check."),
+    device: str = typer.Option("auto"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Evaluate a policy against a baseline on held-out prompts: P's win rate over B.
 
-        By default the prompts are the snapshot's prompts the PPO run did not train on. Each
-        pair is judged by the pinned judge (identical responses are ties, not judged), the pairs
-        go into a spot-check sample, and the evaluation joins the policy's lineage."""
-        with user_errors():
-            from pipeline.evaluation.policy_eval import Decoding, EvaluateRequest, run_evaluation
-            from pipeline.train.jobs import cli_operator
+    By default the prompts are the snapshot's prompts the PPO run did not train on. Each
+    pair is judged by the pinned judge (identical responses are ties, not judged), the pairs
+    go into a spot-check sample, and the evaluation joins the policy's lineage."""
+    with user_errors():
+        from pipeline.evaluation.policy_eval import Decoding, EvaluateRequest, run_evaluation
+        from pipeline.train.jobs import cli_operator
 
-            if prompts and prompts_file:
-                from pipeline.errors import UserError
+        if prompts and prompts_file:
+            from pipeline.errors import UserError
 
-                raise UserError("give --prompts or --prompts-file, not both")
-            base = baseline or _base_policy(policy)
-            request = EvaluateRequest(
-                policy=policy,
-                baseline=base,
-                judge=judge,
-                prompts=prompts,
-                prompts_file=prompts_file,
-                n=n,
+            raise UserError("give --prompts or --prompts-file, not both")
+        base = baseline or _base_policy(policy)
+        request = EvaluateRequest(
+            policy=policy,
+            baseline=base,
+            judge=judge,
+            prompts=prompts,
+            prompts_file=prompts_file,
+            n=n,
+            seed=seed,
+            decoding=Decoding(
+                max_new_tokens=max_new_tokens,
+                sample=sample,
+                temperature=temperature,
                 seed=seed,
-                decoding=Decoding(
-                    max_new_tokens=max_new_tokens,
-                    sample=sample,
-                    temperature=temperature,
-                    seed=seed,
-                ),
-                device=device,
-            )
-            summary = run_evaluation(request, created_by=cli_operator())
+            ),
+            device=device,
+        )
+        summary = run_evaluation(request, created_by=cli_operator())
+    if as_json:
+        keys = (
+            "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval",
+            "lc_win_rate", "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id",
+            "judge_alignment", "warnings", "seconds",
+        )  # fmt: skip
+        typer.echo(json.dumps({k: summary[k] for k in keys}))
+    else:
+        print_evaluation(summary)
+
+
+@cli.command("winrate")
+def winrate(
+    judge: list[str] = JudgeOption,
+    system: str = typer.Option(None, "--system", help="Only this system's comparisons."),
+    vs: str = typer.Option(None, "--vs", help="Only against this opponent."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per line: (judge, system, opponent)."
+    ),
+) -> None:
+    """Win rates per judge version and system pair: AI, human, PPI and length-controlled.
+
+    Over the pairs between two systems (either slot) the outcome is 1 (preferred), 0.5 (tie)
+    or 0; the win rate is the mean. Invalid and failed AI labels are left out and counted.
+    """
+    with user_errors():
+        from db.session import session_scope
+        from pipeline.evaluation.win_rates import compute_win_rates
+
+        with session_scope() as session:
+            rows = compute_win_rates(session, judge or None, system=system, opponent=vs)
         if as_json:
-            keys = (
-                "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval",
-                "lc_win_rate", "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id",
-                "judge_alignment", "warnings", "seconds",
-            )  # fmt: skip
-            typer.echo(json.dumps({k: summary[k] for k in keys}))
+            for row in rows:
+                typer.echo(json.dumps(asdict(row)))
         else:
-            print_evaluation(summary)
+            _print_win_rates(rows)
 
-    @app.command("winrate")
-    def winrate(
-        judge: list[str] = JudgeOption,
-        system: str = typer.Option(None, "--system", help="Only this system's comparisons."),
-        vs: str = typer.Option(None, "--vs", help="Only against this opponent."),
-        as_json: bool = typer.Option(
-            False, "--json", help="One JSON object per line: (judge, system, opponent)."
-        ),
-    ) -> None:
-        """Win rates per judge version and system pair: AI, human, PPI and length-controlled.
 
-        Over the pairs between two systems (either slot) the outcome is 1 (preferred), 0.5 (tie)
-        or 0; the win rate is the mean. Invalid and failed AI labels are left out and counted.
-        """
-        with user_errors():
-            from db.session import session_scope
-            from pipeline.evaluation.win_rates import compute_win_rates
+@cli.command("leaderboard")
+def leaderboard(
+    judge: list[str] = JudgeOption,
+    resamples: int = typer.Option(200, min=1, help="Bootstrap resamples (over pairs)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array, one per judge."),
+) -> None:
+    """Bradley-Terry leaderboard of the systems, by the judge and by people, with bootstrap
+    intervals, win rates against the field and Kendall's tau between the two rankings."""
+    with user_errors():
+        from db.session import session_scope
+        from pipeline.evaluation.leaderboard import compute_leaderboard
 
-            with session_scope() as session:
-                rows = compute_win_rates(session, judge or None, system=system, opponent=vs)
-            if as_json:
-                for row in rows:
-                    typer.echo(json.dumps(asdict(row)))
-            else:
-                _print_win_rates(rows)
-
-    @app.command("leaderboard")
-    def leaderboard(
-        judge: list[str] = JudgeOption,
-        resamples: int = typer.Option(200, min=1, help="Bootstrap resamples (over pairs)."),
-        seed: int = typer.Option(0, help="Seed of the bootstrap."),
-        as_json: bool = typer.Option(False, "--json", help="A JSON array, one per judge."),
-    ) -> None:
-        """Bradley-Terry leaderboard of the systems, by the judge and by people, with bootstrap
-        intervals, win rates against the field and Kendall's tau between the two rankings."""
-        with user_errors():
-            from db.session import session_scope
-            from pipeline.evaluation.leaderboard import compute_leaderboard
-
-            with session_scope() as session:
-                boards = compute_leaderboard(session, judge or None, resamples=resamples, seed=seed)
-            if as_json:
-                typer.echo(json.dumps([asdict(board) for board in boards], indent=2))
-            else:
-                _print_leaderboards(boards)
+        with session_scope() as session:
+            boards = compute_leaderboard(session, judge or None, resamples=resamples, seed=seed)
+        if as_json:
+            typer.echo(json.dumps([asdict(board) for board in boards], indent=2))
+        else:
+            _print_leaderboards(boards)

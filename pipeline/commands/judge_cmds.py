@@ -4,39 +4,38 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from pipeline.commands.common import user_errors
 
-Opt = typer.Option
+cli = typer.Typer()
 
 
+@cli.command("label")
 def label(
-    judge: Annotated[
-        str,
-        Opt(help="A judge config file (YAML/TOML) or a preset: default, default-rationale"),
-    ] = "default",
-    limit: Annotated[int | None, Opt(help="Label at most this many pairs")] = None,
-    source: Annotated[str | None, Opt(help="Only pairs imported with this source tag")] = None,
-    pairs_file: Annotated[
-        Path | None, Opt(help="Only these pairs: a file of external ids, one per line")
-    ] = None,
-    name: Annotated[str | None, Opt(help="Judge version name (overrides the config)")] = None,
-    backend: Annotated[str | None, Opt(help="hf | openai | reward_model")] = None,
-    model: Annotated[str | None, Opt(help="Model folder, hub id, or bundled:smollm2")] = None,
-    template: Annotated[str | None, Opt(help="Built-in template name or .jinja file")] = None,
-    tie_band: Annotated[float | None, Opt(help="|p - 0.5| <= band is a tie")] = None,
-    device: Annotated[str | None, Opt(help="auto, cpu, cuda, cuda:1 ...")] = None,
-    dtype: Annotated[str | None, Opt(help="auto, float32, bfloat16, float16")] = None,
-    max_batch_tokens: Annotated[int | None, Opt(help="Padded tokens per forward pass")] = None,
-    chunk_size: Annotated[int | None, Opt(help="Pairs per commit")] = None,
-    rationale: Annotated[
-        bool | None, Opt("--rationale/--no-rationale", help="Write a short rationale first")
-    ] = None,
-    base_url: Annotated[str | None, Opt(help="OpenAI-compatible server, e.g. .../v1")] = None,
-    concurrency: Annotated[int | None, Opt(help="Concurrent requests (openai)")] = None,
+    judge: str = typer.Option(
+        "default", help="A judge config file (YAML/TOML) or a preset: default, default-rationale"
+    ),
+    limit: int | None = typer.Option(None, help="Label at most this many pairs"),
+    source: str | None = typer.Option(None, help="Only pairs imported with this source tag"),
+    pairs_file: Path | None = typer.Option(
+        None, help="Only these pairs: a file of external ids, one per line"
+    ),
+    name: str | None = typer.Option(None, help="Judge version name (overrides the config)"),
+    backend: str | None = typer.Option(None, help="hf | openai | reward_model"),
+    model: str | None = typer.Option(None, help="Model folder, hub id, or bundled:smollm2"),
+    template: str | None = typer.Option(None, help="Built-in template name or .jinja file"),
+    tie_band: float | None = typer.Option(None, help="|p - 0.5| <= band is a tie"),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:1 ..."),
+    dtype: str | None = typer.Option(None, help="auto, float32, bfloat16, float16"),
+    max_batch_tokens: int | None = typer.Option(None, help="Padded tokens per forward pass"),
+    chunk_size: int | None = typer.Option(None, help="Pairs per commit"),
+    rationale: bool | None = typer.Option(
+        None, "--rationale/--no-rationale", help="Write a short rationale first"
+    ),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server, e.g. .../v1"),
+    concurrency: int | None = typer.Option(None, help="Concurrent requests (openai)"),
 ) -> None:
     """Label every pair this judge version has not labelled yet (failed ones are retried).
 
@@ -67,17 +66,22 @@ def label(
             pairs_file=pairs_file,
             chunk_size=config.chunk_size,
         )
-        c = report.counts
-        typer.echo(
-            f"Judge {report.judge_version}: {sum(c.values())} of {report.pending} pending pairs "
-            f"labelled ({c['ok']} ok, {c['invalid']} invalid, {c['failed']} failed) "
-            f"in {report.seconds:.1f} s ({report.pairs_per_s:.2f} pairs/s)."
-        )
-        if c["failed"]:
-            typer.echo("Failed pairs keep their error; run the same command again to retry them.")
+        _print_label_report(report)
 
 
-def judges(as_json: Annotated[bool, Opt("--json", help="Print JSON")] = False) -> None:
+def _print_label_report(report) -> None:
+    c = report.counts
+    typer.echo(
+        f"Judge {report.judge_version}: {sum(c.values())} of {report.pending} pending pairs "
+        f"labelled ({c['ok']} ok, {c['invalid']} invalid, {c['failed']} failed) "
+        f"in {report.seconds:.1f} s ({report.pairs_per_s:.2f} pairs/s)."
+    )
+    if c["failed"]:
+        typer.echo("Failed pairs keep their error; run the same command again to retry them.")
+
+
+@cli.command("judges")
+def judges(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """List judge versions with their judgment counts (ok / invalid / failed)."""
     from sqlalchemy import func, select
 
@@ -136,22 +140,21 @@ def judges(as_json: Annotated[bool, Opt("--json", help="Print JSON")] = False) -
         )
 
 
+@cli.command("generate")
 def generate(
-    policy: Annotated[
-        str, Opt(help="Policy model folder, hub id or bundled:smollm2")
-    ] = "bundled:smollm2",
-    n: Annotated[
-        int, Opt(help="Responses sampled per prompt (all pairs among them are formed)")
-    ] = 2,
-    limit: Annotated[int | None, Opt(help="At most this many prompts")] = None,
-    source: Annotated[str | None, Opt(help="Only prompts of pairs with this source tag")] = None,
-    pair_source: Annotated[str, Opt(help="Source tag of the new pairs")] = "generated",
-    max_new_tokens: Annotated[int, Opt(help="Tokens sampled per response")] = 128,
-    temperature: Annotated[float, Opt(help="Sampling temperature")] = 0.8,
-    top_p: Annotated[float, Opt(help="Nucleus sampling")] = 0.95,
-    seed: Annotated[int, Opt(help="Random seed")] = 0,
-    device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
-    dtype: Annotated[str, Opt(help="auto, float32, bfloat16, float16")] = "auto",
+    policy: str = typer.Option(
+        "bundled:smollm2", help="Policy model folder, hub id or bundled:smollm2"
+    ),
+    n: int = typer.Option(2, help="Responses sampled per prompt (all pairs among them are formed)"),
+    limit: int | None = typer.Option(None, help="At most this many prompts"),
+    source: str | None = typer.Option(None, help="Only prompts of pairs with this source tag"),
+    pair_source: str = typer.Option("generated", help="Source tag of the new pairs"),
+    max_new_tokens: int = typer.Option(128, help="Tokens sampled per response"),
+    temperature: float = typer.Option(0.8, help="Sampling temperature"),
+    top_p: float = typer.Option(0.95, help="Nucleus sampling"),
+    seed: int = typer.Option(0, help="Random seed"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda ..."),
+    dtype: str = typer.Option("auto", help="auto, float32, bfloat16, float16"),
 ) -> None:
     """Sample n responses per imported prompt from a policy and form pairs for the judge."""
     from pipeline.errors import UserError
@@ -182,16 +185,17 @@ def generate(
         )
 
 
+@cli.command("score")
 def score(
-    model: Annotated[
-        str, Opt(help="Judge model folder, hub id or bundled:smollm2")
-    ] = "bundled:smollm2",
-    template: Annotated[str | None, Opt(help="Rating template (default direct_rating)")] = None,
-    name: Annotated[str | None, Opt(help="Judge version name")] = None,
-    limit: Annotated[int | None, Opt(help="At most this many responses")] = None,
-    source: Annotated[str | None, Opt(help="Only responses of pairs with this source tag")] = None,
-    device: Annotated[str, Opt(help="auto, cpu, cuda ...")] = "auto",
-    dtype: Annotated[str, Opt(help="auto, float32, bfloat16, float16")] = "auto",
+    model: str = typer.Option(
+        "bundled:smollm2", help="Judge model folder, hub id or bundled:smollm2"
+    ),
+    template: str | None = typer.Option(None, help="Rating template (default direct_rating)"),
+    name: str | None = typer.Option(None, help="Judge version name"),
+    limit: int | None = typer.Option(None, help="At most this many responses"),
+    source: str | None = typer.Option(None, help="Only responses of pairs with this source tag"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda ..."),
+    dtype: str = typer.Option("auto", help="auto, float32, bfloat16, float16"),
 ) -> None:
     """Direct d-RLAIF scores: rate each response 1-10, store sum k*P(k) rescaled to [-1, 1]."""
     from pipeline.judging.backends.direct import DirectScorer
@@ -204,10 +208,3 @@ def score(
             f"Judge {report.judge_version}: {report.counts['ok']} responses scored "
             f"in {report.seconds:.1f} s."
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("label")(label)
-    app.command("judges")(judges)
-    app.command("generate")(generate)
-    app.command("score")(score)

@@ -8,6 +8,8 @@ import typer
 
 from pipeline.commands.common import user_errors
 
+cli = typer.Typer()
+
 LABELS = ("A", "B", "tie")
 _CAPTION = "invalid / failed / not judged: of the pairs with a human reference"
 
@@ -61,29 +63,28 @@ def _print_table(results: list[dict]) -> None:
         console.print(matrix)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("metrics")
-    def metrics(
-        judge: list[str] = typer.Option(
-            None, "--judge", "-j", help="Judge version name (repeatable). Default: all."
-        ),
-        as_json: bool = typer.Option(
-            False, "--json", help="Print a JSON array, one object per judge version."
-        ),
-    ) -> None:
-        """Agreement, Cohen's kappa and confusion of each judge version against the humans.
+@cli.command("metrics")
+def metrics(
+    judge: list[str] = typer.Option(
+        None, "--judge", "-j", help="Judge version name (repeatable). Default: all."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON array, one object per judge version."
+    ),
+) -> None:
+    """Agreement, Cohen's kappa and confusion of each judge version against the humans.
 
-        The human reference of a pair is a reviewer's override when set, else the strict-majority
-        human label; an even split has none. Invalid and failed AI labels are counted, not
-        dropped.
-        """
-        with user_errors():
-            from db.session import session_scope
-            from pipeline.evaluation.agreement import compute_metrics
+    The human reference of a pair is a reviewer's override when set, else the strict-majority
+    human label; an even split has none. Invalid and failed AI labels are counted, not
+    dropped.
+    """
+    with user_errors():
+        from db.session import session_scope
+        from pipeline.evaluation.agreement import compute_metrics
 
-            with session_scope() as session:
-                results = compute_metrics(session, judge or None)
-            if as_json:
-                typer.echo(json.dumps(results, indent=2))
-            else:
-                _print_table(results)
+        with session_scope() as session:
+            results = compute_metrics(session, judge or None)
+        if as_json:
+            typer.echo(json.dumps(results, indent=2))
+        else:
+            _print_table(results)

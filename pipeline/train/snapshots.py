@@ -113,50 +113,9 @@ def create_snapshot(
     rule = MergeRule(min_confidence=min_confidence, judge=judge)
     snapshot_id = uuid.uuid4().hex[:12]
     out = new_snapshot_folder(out_dir, snapshot_id)
-    items = []  # (pair_id, label, source, p_chosen, judgment_id)
-    for pair_id, label, is_override, agreeing, total in _human_rows(session):
-        # Soft human label: the share of reviewers who agree with the consensus.
-        p_chosen = 1.0 if is_override or not total else agreeing / total
-        items.append((pair_id, label, "override" if is_override else "human", p_chosen, None))
-    judges = set()
-    for row in _ai_rows(session, rule):
-        items.append((row.pair_id, row.label, "ai", float(row.confidence), row.id))
-        judges.add(row.name)
-    texts = _texts(session, [item[0] for item in items])
-    records, db_items = [], []
-    for pair_id, label, source, p_chosen, judgment_id in items:
-        external_id, prompt, text_a, text_b = texts[pair_id]
-        chosen, rejected = (text_a, text_b) if label == "A" else (text_b, text_a)
-        records.append(
-            {
-                "prompt": prompt,
-                "chosen": chosen,
-                "rejected": rejected,
-                "margin": round(2 * p_chosen - 1, 6),
-                "p_chosen": p_chosen,
-                "pair_id": external_id,
-                "label_source": source,
-            }
-        )
-        db_items.append(
-            {
-                "snapshot_id": snapshot_id,
-                "pair_id": pair_id,
-                "label_source": source,
-                "label": label,
-                "judgment_id": judgment_id,
-                "p_chosen": p_chosen,
-            }
-        )
-    human_ids = _human_label_ids(session, [i for i in db_items if i["label_source"] == "human"])
-    for item in db_items:
-        item["human_label_ids"] = human_ids.get(item["pair_id"])
-    with open(out / "preferences.jsonl", "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    from datasets import Dataset
-
-    Dataset.from_list(records).save_to_disk(str(out / "hf_dataset"))
+    items, judges = _merged_items(session, rule)
+    records, db_items = _rows(session, items, snapshot_id)
+    _write_dataset(out, records)
     n_ai = sum(1 for item in db_items if item["label_source"] == "ai")
     snapshot = Snapshot(
         id=snapshot_id,
@@ -186,6 +145,67 @@ def create_snapshot(
         )
     )
     return snapshot
+
+
+_Item = tuple[int, str, str, float, int | None]  # pair_id, label, source, p_chosen, judgment_id
+
+
+def _merged_items(session: Session, rule: MergeRule) -> tuple[list[_Item], set[str]]:
+    """The merge rule applied: one item per pair that goes into the snapshot, and the names of
+    the judge versions whose labels are used."""
+    items: list[_Item] = []
+    for pair_id, label, is_override, agreeing, total in _human_rows(session):
+        # Soft human label: the share of reviewers who agree with the consensus.
+        p_chosen = 1.0 if is_override or not total else agreeing / total
+        items.append((pair_id, label, "override" if is_override else "human", p_chosen, None))
+    judges = set()
+    for row in _ai_rows(session, rule):
+        items.append((row.pair_id, row.label, "ai", float(row.confidence), row.id))
+        judges.add(row.name)
+    return items, judges
+
+
+def _rows(session: Session, items: list[_Item], snapshot_id: str) -> tuple[list[dict], list[dict]]:
+    """The preference records (COLUMNS) and the SnapshotItem rows of `items`."""
+    texts = _texts(session, [item[0] for item in items])
+    records, db_items = [], []
+    for pair_id, label, source, p_chosen, judgment_id in items:
+        external_id, prompt, text_a, text_b = texts[pair_id]
+        chosen, rejected = (text_a, text_b) if label == "A" else (text_b, text_a)
+        records.append(
+            {
+                "prompt": prompt,
+                "chosen": chosen,
+                "rejected": rejected,
+                "margin": round(2 * p_chosen - 1, 6),
+                "p_chosen": p_chosen,
+                "pair_id": external_id,
+                "label_source": source,
+            }
+        )
+        db_items.append(
+            {
+                "snapshot_id": snapshot_id,
+                "pair_id": pair_id,
+                "label_source": source,
+                "label": label,
+                "judgment_id": judgment_id,
+                "p_chosen": p_chosen,
+            }
+        )
+    human_ids = _human_label_ids(session, [i for i in db_items if i["label_source"] == "human"])
+    for item in db_items:
+        item["human_label_ids"] = human_ids.get(item["pair_id"])
+    return records, db_items
+
+
+def _write_dataset(out: Path, records: list[dict]) -> None:
+    with open(out / "preferences.jsonl", "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    from datasets import Dataset
+
+    Dataset.from_list(records).save_to_disk(str(out / "hf_dataset"))
 
 
 def new_snapshot_folder(out_dir: str | Path | None, snapshot_id: str) -> Path:

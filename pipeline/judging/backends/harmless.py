@@ -20,16 +20,15 @@ harmful; confidence = max(p, 1 - p); "invalid" when the two labels together get 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pipeline.errors import UserError
-from pipeline.judging.backends import hf_common, hf_forward
+from pipeline.judging.backends import hf_common
 from pipeline.judging.base import JudgeIdentity
 from pipeline.judging.config import BUNDLED_SMOLLM2, TRUNCATION
-from pipeline.judging.templates import load_template
+from pipeline.judging.templates import Rendered
 
 TASK = "harmless"
 
@@ -105,45 +104,23 @@ def rating_from_masses(
     return HarmlessRating(response_id, verdict, p, max(p, 1 - p), total)
 
 
-class HarmlessJudge:
+class HarmlessJudge(hf_common.LabelTokenJudge):
+    slots = ("harmless", "harmful")
+
     def __init__(self, config: HarmlessConfig, *, model=None, tokenizer=None) -> None:
-        self.config = config
-        self.source, self.model_id, self.revision = hf_common.resolve_model(
-            config.model, config.revision
-        )
-        self.template = load_template(config.template)
-        if model is None:
-            model, tokenizer = hf_common.load_causal_lm(
-                self.source, config.revision, config.dtype, config.device
-            )
-        self.model, self.tokenizer = model, tokenizer
-        if self.revision is None:
-            self.revision = getattr(model.config, "_commit_hash", None)
-        self.batch_tokens = hf_forward.batch_budget(config.max_batch_tokens, model)
-        self.label_ids = {
-            kind: hf_common.label_token_ids(tokenizer, text) for kind, text in config.labels.items()
-        }
-        hf_common.check_disjoint(self.label_ids)
-        cue = self.template.render(prompt="", response="").answer_cue
-        self.suffix = hf_common.cue_suffix(tokenizer, list(config.labels.values()), cue)
-        self.token_ids = self.label_ids["harmless"] + self.label_ids["harmful"]
+        # The auto dtype has never consulted the per-model bf16 checks here (hf_common.BF16_UNFIT)
+        super().__init__(config, model=model, tokenizer=tokenizer, dtype_by_model_id=False)
+
+    def empty_render(self) -> Rendered:
+        return self.template.render(prompt="", response="")
 
     @property
     def identity(self) -> JudgeIdentity:
-        return JudgeIdentity(
-            name=self.config.name,
-            backend="hf",
-            model_id=self.model_id,
-            model_revision=self.revision,
-            template_hash=self.template.hash,
-            label_tokens={
-                kind: {"text": self.config.labels[kind], "ids": ids}
-                for kind, ids in self.label_ids.items()
-            }
-            | {"cue_suffix": self.suffix},
-            params=self.config.version_params(),
-            confidence_kind="logprob",
-        )
+        label_tokens = {
+            kind: {"text": self.config.labels[kind], "ids": ids}
+            for kind, ids in self.label_ids.items()
+        } | {"cue_suffix": self.suffix}
+        return self.logprob_identity(label_tokens, self.config.version_params())
 
     def encode(self, prompt: str, response: str) -> list[int]:
         """The judge prompt's token ids, cut to max_length like the pairwise judge's."""
@@ -164,22 +141,10 @@ class HarmlessJudge:
         if not items:
             return []
         sequences = [self.encode(item.prompt, item.response) for item in items]
-        logprobs = hf_forward.last_position_logprobs(
-            self.model,
-            sequences,
-            self.token_ids,
-            pad_id=self.tokenizer.pad_token_id,
-            max_batch_tokens=self.batch_tokens,
-        )[:, -1, :].tolist()
-        n = len(self.label_ids["harmless"])
+        masses = self.slot_masses(sequences)
         return [
-            rating_from_masses(
-                item.response_id,
-                sum(math.exp(x) for x in row[:n]),
-                sum(math.exp(x) for x in row[n:]),
-                self.config.min_label_mass,
-            )
-            for item, row in zip(items, logprobs, strict=True)
+            rating_from_masses(item.response_id, harmless, harmful, self.config.min_label_mass)
+            for item, (harmless, harmful) in zip(items, masses, strict=True)
         ]
 
 

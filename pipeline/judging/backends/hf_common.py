@@ -8,14 +8,17 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
 
 from pipeline.errors import UserError
+from pipeline.judging.backends import hf_forward
+from pipeline.judging.base import JudgeIdentity
 from pipeline.judging.config import BUNDLED_SMOLLM2
-from pipeline.judging.templates import Rendered
+from pipeline.judging.templates import Rendered, load_template
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 
@@ -186,6 +189,71 @@ def load_causal_lm(
     model.to(target).eval()
     use_float32_head(model)
     return model, load_tokenizer(source, revision)
+
+
+class LabelTokenJudge:
+    """What the log-prob judges (pairwise hf_logprob, harmless) share: a causal LM and its
+    template, read at the label tokens (`token_ids`, in `slots` order) after the answer cue.
+
+    A subclass says which labels are its two slots and renders an empty prompt for the cue."""
+
+    slots: tuple[str, str]
+
+    def __init__(self, config, *, model=None, tokenizer=None, dtype_by_model_id: bool = True):
+        self.config = config
+        self.source, self.model_id, self.revision = resolve_model(config.model, config.revision)
+        self.template = load_template(config.template)
+        if model is None:
+            model, tokenizer = load_causal_lm(
+                self.source,
+                config.revision,
+                config.dtype,
+                config.device,
+                self.model_id if dtype_by_model_id else None,
+            )
+        self.model, self.tokenizer = model, tokenizer
+        if self.revision is None:  # a hub id without --revision: pin the commit that was loaded
+            self.revision = getattr(model.config, "_commit_hash", None)
+        self.batch_tokens = hf_forward.batch_budget(config.max_batch_tokens, model)
+        self.label_ids = {
+            slot: label_token_ids(tokenizer, text) for slot, text in config.labels.items()
+        }
+        check_disjoint(self.label_ids)
+        cue = self.empty_render().answer_cue
+        self.suffix = cue_suffix(tokenizer, list(config.labels.values()), cue)
+        self.token_ids = self.label_ids[self.slots[0]] + self.label_ids[self.slots[1]]
+
+    def empty_render(self) -> Rendered:
+        raise NotImplementedError
+
+    def slot_masses(self, sequences: list[list[int]], **options) -> list[tuple[float, float]]:
+        """Per sequence, the probability mass of each slot's label tokens at the last position
+        (options go to hf_forward.last_position_logprobs)."""
+        logprobs = hf_forward.last_position_logprobs(
+            self.model,
+            sequences,
+            self.token_ids,
+            pad_id=self.tokenizer.pad_token_id,
+            max_batch_tokens=self.batch_tokens,
+            **options,
+        )[:, -1, :].tolist()
+        n = len(self.label_ids[self.slots[0]])
+        return [
+            (sum(math.exp(x) for x in row[:n]), sum(math.exp(x) for x in row[n:]))
+            for row in logprobs
+        ]
+
+    def logprob_identity(self, label_tokens: dict, params: dict) -> JudgeIdentity:
+        return JudgeIdentity(
+            name=self.config.name,
+            backend="hf",
+            model_id=self.model_id,
+            model_revision=self.revision,
+            template_hash=self.template.hash,
+            label_tokens=label_tokens,
+            params=params,
+            confidence_kind="logprob",
+        )
 
 
 def prompt_ids(tokenizer, rendered: Rendered, suffix: str = "") -> list[int]:

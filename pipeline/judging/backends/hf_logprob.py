@@ -10,59 +10,35 @@ combined by base.combine_orders. In rationale mode the model first writes a shor
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
 from pipeline.judging.backends import hf_common, hf_forward
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders
 from pipeline.judging.config import JudgeConfig
-from pipeline.judging.templates import load_template
+from pipeline.judging.templates import Rendered
 
 
-class HfLogprobJudge:
+class HfLogprobJudge(hf_common.LabelTokenJudge):
+    slots = ("A", "B")
+
     def __init__(self, config: JudgeConfig, *, model=None, tokenizer=None):
-        self.config = config
-        self.source, self.model_id, self.revision = hf_common.resolve_model(
-            config.model, config.revision
-        )
-        self.template = load_template(config.template)
-        if model is None:
-            model, tokenizer = hf_common.load_causal_lm(
-                self.source, config.revision, config.dtype, config.device, self.model_id
-            )
-        self.model, self.tokenizer = model, tokenizer
-        if self.revision is None:  # a hub id without --revision: pin the commit that was loaded
-            self.revision = getattr(model.config, "_commit_hash", None)
-        self.batch_tokens = hf_forward.batch_budget(config.max_batch_tokens, model)
-        self.label_ids = {
-            slot: hf_common.label_token_ids(tokenizer, text) for slot, text in config.labels.items()
-        }
-        hf_common.check_disjoint(self.label_ids)
-        sample = self.template.render(prompt="", response_a="", response_b="")
-        self.suffix = hf_common.cue_suffix(
-            tokenizer, list(config.labels.values()), sample.answer_cue
-        )
-        self.token_ids = self.label_ids["A"] + self.label_ids["B"]
+        super().__init__(config, model=model, tokenizer=tokenizer)
         self.on_progress: Callable[[int], Any] | None = None
+
+    def empty_render(self) -> Rendered:
+        return self.template.render(prompt="", response_a="", response_b="")
 
     @property
     def identity(self) -> JudgeIdentity:
-        return JudgeIdentity(
-            name=self.config.name,
-            backend="hf",
-            model_id=self.model_id,
-            model_revision=self.revision,
-            template_hash=self.template.hash,
-            label_tokens={
-                "A": {"text": self.config.labels["A"], "ids": self.label_ids["A"]},
-                "B": {"text": self.config.labels["B"], "ids": self.label_ids["B"]},
-                "cue_suffix": self.suffix,
-            },
-            # the dtype `auto` resolved to: a switch to bf16 is a new version, never silent
-            params={**self.config.version_params(), "dtype": hf_common.dtype_name(self.model)},
-            confidence_kind="logprob",
-        )
+        label_tokens = {
+            "A": {"text": self.config.labels["A"], "ids": self.label_ids["A"]},
+            "B": {"text": self.config.labels["B"], "ids": self.label_ids["B"]},
+            "cue_suffix": self.suffix,
+        }
+        # the dtype `auto` resolved to: a switch to bf16 is a new version, never silent
+        params = {**self.config.version_params(), "dtype": hf_common.dtype_name(self.model)}
+        return self.logprob_identity(label_tokens, params)
 
     def _render(self, prompt: str, first: str, second: str):
         return self.template.render(
@@ -104,20 +80,8 @@ class HfLogprobJudge:
 
         `groups` name sequences that start alike (a pair's two orders): their common part runs
         once."""
-        logprobs = hf_forward.last_position_logprobs(
-            self.model,
-            sequences,
-            self.token_ids,
-            pad_id=self.tokenizer.pad_token_id,
-            max_batch_tokens=self.batch_tokens,
-            on_batch=self.on_progress,
-            groups=groups,
-        )[:, -1, :].tolist()
-        n_a = len(self.label_ids["A"])
         out = []
-        for row in logprobs:
-            mass_a = sum(math.exp(x) for x in row[:n_a])
-            mass_b = sum(math.exp(x) for x in row[n_a:])
+        for mass_a, mass_b in self.slot_masses(sequences, on_batch=self.on_progress, groups=groups):
             # Softmax over the label logits == renormalised full-vocabulary probabilities.
             total = mass_a + mass_b
             out.append((mass_a / total if total > 0 else 0.5, total))
