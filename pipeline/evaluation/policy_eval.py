@@ -29,6 +29,12 @@ from pipeline.ingest.records import PairRecord, sha256
 from pipeline.review.spot_check import MAX_SAMPLE, store_audit_sample
 
 TIE_NOTE = "identical responses: a tie by construction, not sent to the judge"
+# What `rlaif evaluate --json` prints and the evaluate job writes to output/evaluation.json.
+JSON_KEYS = (
+    "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval", "lc_win_rate",
+    "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id", "judge_alignment",
+    "warnings", "seconds",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -289,6 +295,10 @@ def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int
     return summary
 
 
+def json_object(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary.get(k) for k in JSON_KEYS}
+
+
 def run_evaluation(
     request: EvaluateRequest,
     *,
@@ -338,7 +348,8 @@ def run_evaluation(
     except BaseException as error:  # recorded, never left "running"
         with session_scope(url) as session:
             failed = session.get(Evaluation, evaluation_id)
-            failed.status, failed.ended_at = "failed", utcnow()
+            stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or the job's SIGTERM
+            failed.status, failed.ended_at = ("cancelled" if stopped else "failed"), utcnow()
             failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
         raise
     return {**summary, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
