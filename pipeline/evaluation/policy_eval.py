@@ -26,6 +26,7 @@ from pipeline.errors import UserError
 from pipeline.evaluation.eval_inputs import ModelRef, held_out_prompts, resolve_model_ref
 from pipeline.evaluation.judge_check import check_judge
 from pipeline.ingest.records import PairRecord, sha256
+from pipeline.ingest.values import is_clean
 from pipeline.review.spot_check import MAX_SAMPLE, store_audit_sample
 
 TIE_NOTE = "identical responses: a tie by construction, not sent to the judge"
@@ -91,7 +92,15 @@ def generate(model: ModelRef, prompts: list[str], decoding: Decoding, device: st
         max_batch_tokens=hf_forward.batch_budget(0, lm),
         **extra,
     )
-    return [tokenizer.decode(o, skip_special_tokens=True).strip() for o in outputs]
+    return [storable(tokenizer.decode(o, skip_special_tokens=True).strip()) for o in outputs]
+
+
+def storable(text: str) -> str:
+    """Model output as both databases store it: a NUL (PostgreSQL refuses it in text) or a lone
+    surrogate becomes U+FFFD, as the tokenizer already shows bytes it cannot decode."""
+    if is_clean(text):
+        return text
+    return "".join(c if is_clean(c) else "\ufffd" for c in text)
 
 
 def _store_pairs(session, evaluation, held, texts_p, texts_b, params, seed) -> int:
