@@ -54,7 +54,7 @@ def finished_ppo_run(session: Session, policy: Path, base_policy: Path, folder: 
     job = TrainingJob(
         kind="ppo",
         status="succeeded",
-        config={"policy_model": str(base_policy)},
+        config={"policy_model": str(base_policy), "judge_model": "smollm2"},  # d-RLAIF
         snapshot_id="snap-eval",
         created_by="ada",
         artifacts={"policy": str(policy)},

@@ -32,6 +32,13 @@ def admin(db_url):
         return auth.AuthUser.of(user)
 
 
+@pytest.fixture
+def reviewer(db_url):
+    with session_scope() as session:
+        user = auth.create_user(session, username="rita", password="correct-horse", role="reviewer")
+        return auth.AuthUser.of(user)
+
+
 def _wait(job_id: int, done, timeout: float = 300.0):
     """Poll the job's rows until `done(session, job)` holds; the job row, detached."""
     deadline = time.monotonic() + timeout
@@ -63,9 +70,13 @@ def _outcome(label: str, slot: str) -> float:
     return 0.5 if label == "tie" else float(label == slot)
 
 
-def test_the_evaluate_button_runs_a_job_to_success(admin, tiny_lm, tmp_path, session, cli):
+def test_the_evaluate_button_runs_a_job_to_success(admin, reviewer, tiny_lm, tmp_path, session,
+                                                   cli):  # fmt: skip
     policy = tiny_policy(tmp_path / "run" / "policy")
     ppo_id = finished_ppo_run(session, policy, tiny_lm, tmp_path)
+    with pytest.raises(PermissionError, match="rita is a reviewer"):  # admins start, checked here
+        start_for_run(ppo_id, user=reviewer)
+    assert session.scalar(select(TrainingJob.id).where(TrainingJob.kind == "evaluate")) is None
     job_id = start_for_run(ppo_id, user=admin, n=32, judge=str(judge_file(tmp_path, tiny_lm)))
 
     job = _wait(job_id, lambda s, j: j.status not in jobs.ACTIVE)
@@ -90,7 +101,8 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, tiny_lm, tmp_path, ses
     assert 0.0 <= low <= shown["ai_win_rate"] <= high <= 1.0
     assert 0.0 <= shown["lc_win_rate"] <= 1.0
     assert any("no human-labelled pairs" in w for w in shown["warnings"])
-    assert set(shown["seconds"]) == {"generation", "judging", "reporting"}
+    stages = {"generation", "judging", "reporting"}
+    assert set(shown["seconds"]) == set(shown["cpu_seconds"]) == stages
 
     session.expire_all()
     evaluation = session.get(Evaluation, evaluation_id)
@@ -102,9 +114,8 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, tiny_lm, tmp_path, ses
         line.startswith(f"evaluation {evaluation_id}:") for line in jobs.lineage(session, ppo)
     )
     (listed,) = evaluations_for_run(session, ppo_id)
-    assert {k: listed[k] for k in JSON_KEYS if k != "seconds"} == {
-        k: shown[k] for k in JSON_KEYS if k != "seconds"
-    }
+    figures = [k for k in JSON_KEYS if k not in ("seconds", "cpu_seconds")]
+    assert {k: listed[k] for k in figures} == {k: shown[k] for k in figures}
 
     # Pairs between the two systems on the held-out prompts, P's slot by a seeded coin: the
     # evaluation's seed 0 draws 0.844, 0.758, 0.421, 0.259 -> P is B, B, A, A (A when < 0.5).
