@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from eval_runs import HELD_OUT, finished_ppo_run, judge_file, tiny_policy
+from factories import label_pair
 from sqlalchemy import select
 
 from db.models import AuditSampleItem, Evaluation, Judgment, Pair, TrainingJob
@@ -154,6 +155,19 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, reviewer, tiny_lm, tmp
     code, out = cli("jobs", "show", str(job_id), "--json")
     assert code == 0, out
     assert json.loads(out)["artifacts"]["evaluation_id"] == evaluation_id
+
+    # Reviewers label the sample: P wins three pairs and loses the last. With every pair
+    # labelled, PPI's estimate is the people's mean (its correction term is the judge's mean
+    # over the pool minus over the labelled pairs: the same pairs), 3/4.
+    for i, pair in enumerate(pairs):
+        slot = pair.meta["policy_slot"]
+        label_pair(session, pair, "rita", slot if i < 3 else {"A": "B", "B": "A"}[slot])
+    session.commit()
+    (now,) = evaluations_for_run(session, ppo_id)
+    assert now["human_pairs"] == 4
+    assert now["human_win_rate"] == pytest.approx(0.75)
+    assert now["ppi_win_rate"] == pytest.approx(0.75)
+    assert now["ppi_interval"][0] <= 0.75 <= now["ppi_interval"][1]
 
 
 def _evaluation_running(session, job) -> bool:
