@@ -197,12 +197,9 @@ def evaluate(
         )
         summary = run_evaluation(request, created_by=cli_operator())
     if as_json:
-        keys = (
-            "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval",
-            "lc_win_rate", "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id",
-            "judge_alignment", "warnings", "seconds",
-        )  # fmt: skip
-        typer.echo(json.dumps({k: summary[k] for k in keys}))
+        from pipeline.evaluation.policy_eval import json_object
+
+        typer.echo(json.dumps(json_object(summary)))
     else:
         print_evaluation(summary)
 

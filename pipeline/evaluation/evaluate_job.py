@@ -43,7 +43,12 @@ class EvaluateRunConfig:
 def run(config: EvaluateRunConfig) -> dict[str, Any]:
     from db.models import TrainingJob
     from db.session import session_scope
-    from pipeline.evaluation.policy_eval import Decoding, EvaluateRequest, run_evaluation
+    from pipeline.evaluation.policy_eval import (
+        Decoding,
+        EvaluateRequest,
+        json_object,
+        run_evaluation,
+    )
     from pipeline.train.common import write_json
 
     created_by = "job"
@@ -73,16 +78,31 @@ def run(config: EvaluateRunConfig) -> dict[str, Any]:
     }
     result = {"metrics": metrics, "artifacts": {"evaluation_id": summary["evaluation_id"]}}
     if config.output_dir:
-        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        write_json(Path(config.output_dir) / "result.json", result)
+        output = Path(config.output_dir)
+        output.mkdir(parents=True, exist_ok=True)
+        # The same object as `rlaif evaluate --json`; result.json last: the supervisor reads
+        # the job as succeeded only once it exists.
+        write_json(output / "evaluation.json", json_object(summary))
+        result["artifacts"]["summary"] = str(output / "evaluation.json")
+        write_json(output / "result.json", result)
     print(f"evaluation {summary['evaluation_id']}: AI win rate {summary['ai_win_rate']}")
     for warning in summary["warnings"]:
         print(f"warning: {warning}")
     return result
 
 
+def _cancelled(signum, frame) -> None:
+    """`cancel_job` sends SIGTERM to the job's process group: unwind through run_evaluation,
+    which marks the evaluation cancelled, rather than die with it left "running"."""
+    raise KeyboardInterrupt("cancelled (SIGTERM)")
+
+
 def main(argv: list[str]) -> None:
+    import signal
+
     import yaml
+
+    signal.signal(signal.SIGTERM, _cancelled)
 
     if len(argv) != 2 or argv[0] != "--config":
         raise UserError("usage: python -m pipeline.evaluation.evaluate_job --config FILE")

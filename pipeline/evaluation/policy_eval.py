@@ -26,9 +26,16 @@ from pipeline.errors import UserError
 from pipeline.evaluation.eval_inputs import ModelRef, held_out_prompts, resolve_model_ref
 from pipeline.evaluation.judge_check import check_judge
 from pipeline.ingest.records import PairRecord, sha256
+from pipeline.ingest.values import is_clean
 from pipeline.review.spot_check import MAX_SAMPLE, store_audit_sample
 
 TIE_NOTE = "identical responses: a tie by construction, not sent to the judge"
+# What `rlaif evaluate --json` prints and the evaluate job writes to output/evaluation.json.
+JSON_KEYS = (
+    "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval", "lc_win_rate",
+    "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id", "judge_alignment",
+    "warnings", "seconds", "cpu_seconds",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,15 @@ def generate(model: ModelRef, prompts: list[str], decoding: Decoding, device: st
         max_batch_tokens=hf_forward.batch_budget(0, lm),
         **extra,
     )
-    return [tokenizer.decode(o, skip_special_tokens=True).strip() for o in outputs]
+    return [storable(tokenizer.decode(o, skip_special_tokens=True).strip()) for o in outputs]
+
+
+def storable(text: str) -> str:
+    """Model output as both databases store it: a NUL (PostgreSQL refuses it in text) or a lone
+    surrogate becomes U+FFFD, as the tokenizer already shows bytes it cannot decode."""
+    if is_clean(text):
+        return text
+    return "".join(c if is_clean(c) else "\ufffd" for c in text)
 
 
 def _store_pairs(session, evaluation, held, texts_p, texts_b, params, seed) -> int:
@@ -230,28 +245,43 @@ def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, in
     return report.judge_version_id, report.judge_version, report.pending
 
 
-def _generate_and_judge(request, policy, baseline, held, evaluation_id, judge, url, seconds,
-                        started) -> int:  # fmt: skip
+class StageClock:
+    """Wall (perf_counter) and CPU (process_time, all threads) seconds per stage; each lap
+    starts where the last one ended, so the stages add up to the whole run."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._mark = (time.perf_counter(), time.process_time())
+
+    def lap(self, stage: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.wall[stage] = round(now[0] - self._mark[0], 3)
+        self.cpu[stage] = round(now[1] - self._mark[1], 3)
+        self._mark = now
+
+
+def _generate_and_judge(request, policy, baseline, held, evaluation_id, judge, url,
+                        clock: StageClock) -> int:  # fmt: skip
     texts = [p[1] for p in held.prompts]
     d = request.decoding
     texts_p = generate(policy, texts, d, request.device, request.dtype)
     same = policy.path == baseline.path
     texts_b = texts_p if same else generate(baseline, texts, d, request.device, request.dtype)
-    seconds["generation"] = time.perf_counter() - started
+    clock.lap("generation")  # with resolving the models and drawing the prompts
     with session_scope(url) as session:
         evaluation = session.get(Evaluation, evaluation_id)
         params = d.as_params()
         _store_pairs(session, evaluation, held.prompts, texts_p, texts_b, params, request.seed)
         pair_source = evaluation.pair_source
 
-    mark = time.perf_counter()
     if judge is None:
         from pipeline.judging.config import load_judge_config
         from pipeline.judging.runner import build_judge
 
         judge = build_judge(load_judge_config(request.judge))
     version_id, _, _ = _judge_pairs(judge, url, pair_source)
-    seconds["judging"] = time.perf_counter() - mark
+    clock.lap("judging")  # with storing the pairs, as import + label do by hand
 
     return version_id
 
@@ -289,6 +319,10 @@ def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int
     return summary
 
 
+def json_object(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary.get(k) for k in JSON_KEYS}
+
+
 def run_evaluation(
     request: EvaluateRequest,
     *,
@@ -297,10 +331,10 @@ def run_evaluation(
     url: str | None = None,
     policy_job_id: int | None = None,
 ) -> dict[str, Any]:
-    """Run one evaluation end to end; returns evaluation_summary plus the seconds per stage.
+    """Run one evaluation end to end; returns evaluation_summary plus the seconds per stage
+    (wall, and CPU as `cpu_seconds`).
     `judge` (an object with the judge interface) replaces building one from request.judge."""
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
+    clock = StageClock()
     with session_scope(url) as session:
         policy = resolve_model_ref(session, request.policy)
         baseline = resolve_model_ref(session, request.baseline)
@@ -331,14 +365,14 @@ def run_evaluation(
         evaluation_id = evaluation.id
     try:
         version_id = _generate_and_judge(request, policy, baseline, held, evaluation_id, judge,
-                                         url, seconds, started)  # fmt: skip
-        mark = time.perf_counter()
+                                         url, clock)  # fmt: skip
         summary = _report(url, evaluation_id, version_id, created_by, request.seed)
-        seconds["reporting"] = time.perf_counter() - mark
+        clock.lap("reporting")
     except BaseException as error:  # recorded, never left "running"
         with session_scope(url) as session:
             failed = session.get(Evaluation, evaluation_id)
-            failed.status, failed.ended_at = "failed", utcnow()
+            stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or the job's SIGTERM
+            failed.status, failed.ended_at = ("cancelled" if stopped else "failed"), utcnow()
             failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
         raise
-    return {**summary, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
+    return {**summary, "seconds": clock.wall, "cpu_seconds": clock.cpu}

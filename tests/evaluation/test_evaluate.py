@@ -327,3 +327,11 @@ def test_drift_warning(session, earlier, now, warns):
     assert check.agreement == pytest.approx(now)
     assert check.human_pairs == 5
     assert any("judge drift" in w for w in check.warnings) == warns
+
+
+def test_model_output_is_made_storable():
+    # A tiny random policy can emit a NUL byte, which PostgreSQL refuses in a text column.
+    from pipeline.evaluation.policy_eval import storable
+
+    assert storable("fine") == "fine"
+    assert storable("a\x00b\ud800c") == "a\ufffdb\ufffdc"
