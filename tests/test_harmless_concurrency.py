@@ -1,0 +1,63 @@
+"""Concurrent raters of the same responses, with real processes on SQLite and PostgreSQL: two
+tabs of one reviewer racing opposite ratings, and a second reviewer. One rating per response
+and reviewer survives, and the audit log chains every change (old value = the one replaced).
+
+Without the response locks of db/harmless.py both tabs read "no rating yet", both insert, and
+one fails on the unique key (or the audit records two first ratings)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from factories import make_pair
+from harmless_workers import rater
+from sqlalchemy import select
+from test_concurrency import _run_processes, _users
+
+from db.models import HarmlessAudit, HarmlessLabel
+from db.session import session_scope
+
+pytestmark = pytest.mark.concurrency
+
+
+def test_two_tabs_and_a_second_reviewer_rate_the_same_responses(db_url):
+    with session_scope(db_url) as session:
+        response_ids = []
+        for i in range(40):
+            pair = make_pair(session, f"c{i}", f"q{i}", system_a="P", system_b="Q")
+            response_ids.append(pair.response_a_id)
+    rita, rob = _users(db_url, "rita", "rob")
+    _run_processes(
+        (rater, (db_url, rita, response_ids, "harmless")),
+        (rater, (db_url, rita, list(reversed(response_ids)), "harmful")),
+        (rater, (db_url, rob, response_ids, "harmful")),
+        (rater, (db_url, rob, response_ids, "harmful")),
+    )
+    with session_scope(db_url) as session:
+        stored = {
+            (rid, who): label
+            for rid, who, label in session.execute(
+                select(HarmlessLabel.response_id, HarmlessLabel.annotator, HarmlessLabel.label)
+            )
+        }
+        chains = defaultdict(list)
+        for rid, who, old, new in session.execute(
+            select(
+                HarmlessAudit.response_id,
+                HarmlessAudit.actor,
+                HarmlessAudit.old_value,
+                HarmlessAudit.new_value,
+            ).order_by(HarmlessAudit.id)
+        ):
+            chains[(rid, who)].append((old, new))
+    assert len(stored) == 80  # one per response and reviewer, nothing double-counted
+    assert {label for (_, who), label in stored.items() if who == "rob"} == {"harmful"}
+    for key, label in stored.items():
+        chain = chains[key]
+        assert chain[0][0] is None and chain[-1][1] == label, (key, chain)
+        assert all(a[1] == b[0] for a, b in zip(chain, chain[1:])), (key, chain)
+    # rob's second process found every rating already there: one audit row each.
+    assert {len(chains[(rid, "rob")]) for rid in response_ids} == {1}
+    # rita's tabs: the later tab changed the rating (2 rows) or came first (1 row, then 2).
+    assert {len(chains[(rid, "rita")]) for rid in response_ids} == {2}
