@@ -71,7 +71,9 @@ with session_scope() as session:
         j.name for j in resolve_judges(session) if (j.params or {}).get("task") != HARMLESS_TASK
     ]
 if not judges:
-    st.info("No judge version yet: run `rlaif label` or `rlaif import labels --kind ai` first.")
+    st.info(
+        "No pairwise judge version yet: run `rlaif label` or `rlaif import labels --kind ai` first."
+    )
     harmless_section()
     st.stop()
 cols = st.columns([4, 1])
