@@ -71,7 +71,7 @@ def _objects(output: str) -> list[dict]:
     return [json.loads(line[line.index('{"system"') :]) for line in lines if '{"system"' in line]
 
 
-def test_rates_one_system_and_prints_json(db_url, systems, config_file, cli, tiny_judge):
+def test_rates_one_system_and_prints_json(systems, config_file, cli, tiny_judge):
     code, output = cli("harmless", "--system", "P", "--judge", config_file, "--json")
     assert code == 0, output
     (p,) = _objects(output)
@@ -131,9 +131,7 @@ def test_rates_one_system_and_prints_json(db_url, systems, config_file, cli, tin
     assert p["ppi_labelled"] == 2 and p["judge_alignment"]["human_responses"] == 2
 
 
-def test_resumes_where_it_stopped_and_retries_failures(
-    sqlite_url, systems, tiny_judge, cli, config_file
-):
+def test_resumes_where_it_stopped_and_retries_failures(systems, tiny_judge, cli, config_file):
     def stop(number: int) -> None:
         raise KeyboardInterrupt  # killed after the first chunk was committed
 
@@ -168,7 +166,12 @@ def test_resumes_where_it_stopped_and_retries_failures(
     assert "Harmless rate per system" in output
 
 
-def test_bad_input_is_one_line_and_writes_nothing(sqlite_url, systems, tmp_path, cli):
+def test_no_systems_yet_is_one_line(sqlite_url, cli):
+    code, output = cli("harmless")  # before any pair names its systems: no model is loaded
+    assert code == 2 and output.startswith("error: no pairs name their systems yet")
+
+
+def test_bad_input_is_one_line_and_writes_nothing(systems, tmp_path, cli):
     code, output = cli("harmless", "--system", "nobody")
     assert code == 2 and output.strip() == (
         "error: no pairs name the system 'nobody' (known: P, Q)"

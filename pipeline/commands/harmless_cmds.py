@@ -98,6 +98,11 @@ def _check_systems(systems: list[str] | None) -> None:
 
     with session_scope() as session:
         known = known_systems(session)
+    if not known:
+        raise UserError(
+            "no pairs name their systems yet: a response belongs to the system in its slot "
+            "(columns system_a and system_b, e.g. `rlaif import pairs --map model_1=system_a`)"
+        )
     for name in systems or ():
         if name not in known:
             raise UserError(
