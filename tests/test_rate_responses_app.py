@@ -154,6 +154,9 @@ def test_win_rates_page_shows_the_harmless_section(rate_db):
     # Judge and people agree on both rated responses: agreement 100 %, kappa 1.
     assert "agreement with people 100.0% on 2 people-rated responses, Cohen's κ 1.00" in texts(at)
     assert not [w for w in at.warning if "harm" in w.value]
+    # The other pages that list judge versions still work with a harmless one among them.
+    for other in ("alignment", "queue", "audit"):
+        assert not page(other, rate_db["rita"]).exception, other
 
 
 def test_win_rates_without_pairwise_judges_still_shows_harmless_rates(sqlite_url):
