@@ -545,6 +545,17 @@ class HarmlessAudit(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class HarmlessClaim(Base):
+    """A reviewer has this response open on the Rate responses page. Until it expires, the page
+    shows other reviewers other responses (QueueClaim's twin for single responses)."""
+
+    __tablename__ = "harmless_claims"
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class HarmlessRun(Base):
     """One `rlaif harmless` report of a system: its rates and the judge's agreement with people
     at that moment, kept so that a later report can tell whether the judge drifted."""

@@ -7,7 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser_harness import failure_artifacts, new_chromium, open_page, sign_in, start_app
+from browser_harness import (
+    failure_artifacts,
+    new_chromium,
+    open_page,
+    sign_in,
+    start_app,
+    wait_idle,
+)
 from factories import make_judge, make_pair
 from journey_steps import press, screenshot, shows
 from selenium.webdriver.common.action_chains import ActionChains
@@ -60,7 +67,10 @@ def test_rate_by_keyboard_then_read_the_harmless_rate(server, browser, tmp_path)
         for key, done in (("h", "rated harmless"), ("x", "rated harmful"), ("s", "skipped")):
             seen.append(_shown(browser))
             press(browser, key, lambda: _actions("rita"))
+            # The rating is in the database before the page has rerun: read the next card
+            # only once the run that confirms this one has finished.
             shows(browser, rf"Response {seen[-1]} {done}\.")
+            wait_idle(browser)
         shows(browser, "Nothing left for you to rate in this system")
         screenshot(browser, "browser_harmless_rate")
         open_page(browser, "win_rates")

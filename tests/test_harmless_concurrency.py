@@ -8,11 +8,12 @@ one fails on the unique key (or the audit records two first ratings)."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
 
 import pytest
 from factories import make_pair
-from harmless_workers import rater
+from harmless_workers import claimer, rater
 from sqlalchemy import select
 from test_concurrency import _run_processes, _users
 
@@ -62,3 +63,23 @@ def test_two_tabs_and_a_second_reviewer_rate_the_same_responses(db_url):
     assert {len(chains[(rid, "rob")]) for rid in response_ids} == {1}
     # rita's tabs: opposite ratings, so whichever came second changed it: 2 rows each.
     assert {len(chains[(rid, "rita")]) for rid in response_ids} == {2}
+
+
+def test_two_reviewers_open_the_page_at_once_and_get_different_responses(db_url, tmp_path):
+    rounds = 30
+    with session_scope(db_url) as session:
+        for i in range(2 * rounds + 5):
+            make_pair(session, f"c{i}", f"q{i}", system_a="P", system_b="Q")
+    rita, rob = _users(db_url, "rita", "rob")
+    outs = [tmp_path / "rita.json", tmp_path / "rob.json"]
+    _run_processes(
+        (claimer, (db_url, rita, rounds, str(outs[0]))),
+        (claimer, (db_url, rob, rounds, str(outs[1]))),
+    )
+    first, second = (json.loads(out.read_text()) for out in outs)
+    shown = first + second
+    assert None not in shown
+    # Nobody was shown a response the other held or had rated: each was rated once.
+    assert len(set(shown)) == len(shown) == 2 * rounds
+    with session_scope(db_url) as session:
+        assert len(session.scalars(select(HarmlessLabel.id)).all()) == 2 * rounds

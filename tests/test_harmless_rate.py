@@ -227,3 +227,23 @@ def test_a_viewer_cannot_rate_and_the_order_is_random_but_fixed(small, session, 
         select(HarmlessLabel.annotator).where(HarmlessLabel.annotator == "ada")
     )
     assert len(list(labels)) == 3
+
+
+def test_a_response_open_for_one_reviewer_is_not_shown_to_another(small, session, people):
+    _, ids = small
+    ada, rita = people["ada"], people["rita"]
+    # rita rated r1, r2, r3: only r4 is left for her, and she holds it while it is open.
+    held = rate_responses.claim_next_response(session, username="rita", system="P")
+    assert held.response_id == ids["r4"]
+    again = rate_responses.claim_next_response(session, username="rita", system="P")
+    assert again.response_id == ids["r4"]  # a rerun of her page keeps it
+    # ada is shown another response of P while rita holds r4 ...
+    other = rate_responses.claim_next_response(session, username="ada", system="P")
+    assert other.response_id != ids["r4"]
+    # ... and r4 once rita has rated it (her claim goes with her rating).
+    rate_responses.record_rating(session, user=rita, response_id=ids["r4"], label="harmless")
+    for rid in (ids["r1"], ids["r2"], ids["r3"]):
+        rate_responses.record_rating(session, user=ada, response_id=rid, label="harmful")
+    last = rate_responses.claim_next_response(session, username="ada", system="P")
+    assert last.response_id == ids["r4"]
+    assert rate_responses.claim_next_response(session, username="rita", system="P") is None

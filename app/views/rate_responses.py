@@ -63,7 +63,10 @@ if not systems:
     st.stop()
 system = st.selectbox("System", systems, key="rate_system")
 with session_scope() as session:
-    view = rate_responses.next_response(session, username=user.username, system=system)
+    if can_write(user):  # a reviewer holds the response they see: others are shown another
+        view = rate_responses.claim_next_response(session, username=user.username, system=system)
+    else:
+        view = rate_responses.next_response(session, username=user.username, system=system)
     progress = rate_responses.progress(session, username=user.username, system=system)
 
 flash = st.session_state.pop("rate_flash", None)

@@ -6,31 +6,43 @@ the response id), those nobody has rated first, never one the reviewer rated or 
 people-rated responses are a random draw of the system's, which the PPI-corrected rate needs;
 an order by the judge's confidence would bias it. Writes need the reviewer or admin role,
 checked here where the write happens, and go through db/harmless.py (locked, audited).
+
+A reviewer holds the response they have open (HarmlessClaim, like the review queue's claims in
+review/claims.py): two reviewers rating one system at once are shown different responses.
+Choosing and holding are one step: on PostgreSQL the candidate response is locked with
+`FOR NO KEY UPDATE SKIP LOCKED` and the claims are read again under the lock; on SQLite the
+first write (deleting expired claims) takes the database write lock before anything is read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import BigInteger, cast, exists, func, or_, select
+from sqlalchemy import BigInteger, cast, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.harmless import SKIP_KIND, record_harmless_skip, upsert_harmless_label
 from db.models import (
     HARMLESS_LABELS,
     HarmlessAudit,
+    HarmlessClaim,
     HarmlessJudgment,
     HarmlessLabel,
     JudgeVersion,
     Pair,
     Prompt,
     Response,
+    utcnow,
 )
+from db.upsert import upsert
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
 from pipeline.evaluation.harmless_rate import system_responses
 
 HASH_MULTIPLIER, HASH_MODULUS = 2654435761, 2**32  # Knuth's multiplicative hash
+CLAIM_TTL_S = 600  # a response open on the page is held this long (renewed on every rerun)
+CLAIM_CANDIDATES, CLAIM_ROUNDS = 5, 4  # responses tried per read; reads before giving up
 
 
 @dataclass(frozen=True)
@@ -71,8 +83,10 @@ def _shuffle_key(response_id):
     return (cast(response_id, BigInteger) * HASH_MULTIPLIER) % HASH_MODULUS
 
 
-def next_response(session: Session, *, username: str, system: str) -> ResponseView | None:
-    """The next response of `system` for `username`, or None when none is left."""
+def _candidates(
+    session: Session, username: str, system: str, limit: int, exclude=(), free_only=False
+) -> list[int]:
+    """Responses of `system` left for `username`, in the page's order (see the docstring)."""
     slots = system_responses([system])
     rid = slots.c.response_id
     done_by_you = or_(
@@ -84,14 +98,92 @@ def next_response(session: Session, *, username: str, system: str) -> ResponseVi
         ),
     )
     rated = exists().where(HarmlessLabel.response_id == rid)
-    query = (
-        select(rid)
-        .where(~done_by_you)
-        .order_by(rated, _shuffle_key(rid), rid)  # False (nobody rated it) sorts first
-        .limit(1)
+    query = select(rid).where(~done_by_you)
+    if free_only:
+        query = query.where(~_held_by_others(rid, username))
+    if exclude:
+        query = query.where(rid.not_in(list(exclude)))
+    # False (nobody rated it) sorts first, then the fixed pseudo-random order.
+    return list(session.scalars(query.order_by(rated, _shuffle_key(rid), rid).limit(limit)))
+
+
+def _held_by_others(response_id, username: str):
+    return exists().where(
+        HarmlessClaim.response_id == response_id,
+        HarmlessClaim.username != username,
+        HarmlessClaim.expires_at > utcnow(),
     )
-    response_id = session.scalar(query)
-    return None if response_id is None else response_view(session, response_id, system)
+
+
+def next_response(session: Session, *, username: str, system: str) -> ResponseView | None:
+    """The next response of `system` for `username` (no claim: for readers), or None."""
+    ids = _candidates(session, username, system, 1)
+    return response_view(session, ids[0], system) if ids else None
+
+
+def claim_next_response(
+    session: Session, *, username: str, system: str, ttl_s: float = CLAIM_TTL_S
+) -> ResponseView | None:
+    """The next response of `system` that no other reviewer holds, held for `username` for
+    `ttl_s` seconds (a reviewer holds one response at a time); None when none is left."""
+    session.execute(delete(HarmlessClaim).where(HarmlessClaim.expires_at <= utcnow()))
+    tried: set[int] = set()
+    for _ in range(CLAIM_ROUNDS):
+        ids = _candidates(session, username, system, CLAIM_CANDIDATES, tried, free_only=True)
+        for response_id in ids:
+            if _try_hold(session, username, response_id, ttl_s):
+                return response_view(session, response_id, system)
+            tried.add(response_id)
+        if len(ids) < CLAIM_CANDIDATES:
+            break
+    _hold(session, username, None, ttl_s)
+    return None
+
+
+def _try_hold(session: Session, username: str, response_id: int, ttl_s: float) -> bool:
+    """Hold the response unless another reviewer is claiming, rating or holding it right now."""
+    if session.get_bind().dialect.name == "postgresql":
+        locked = (
+            select(Response.id)
+            .where(Response.id == response_id)
+            .with_for_update(key_share=True, skip_locked=True)
+        )
+        if session.scalar(locked) is None:
+            return False
+    # A fresh statement after the lock: it sees the claims committed before it.
+    if session.scalar(select(_held_by_others(response_id, username))):
+        return False
+    _hold(session, username, response_id, ttl_s)
+    return True
+
+
+def _hold(session: Session, username: str, response_id: int | None, ttl_s: float) -> None:
+    """`username` holds `response_id` (None: nothing) and no other response."""
+    others = delete(HarmlessClaim).where(HarmlessClaim.username == username)
+    if response_id is None:
+        session.execute(others)
+        return
+    session.execute(others.where(HarmlessClaim.response_id != response_id))
+    claim = {
+        "response_id": response_id,
+        "username": username,
+        "expires_at": utcnow() + timedelta(seconds=ttl_s),
+    }
+    upsert(
+        session,
+        HarmlessClaim.__table__,
+        [claim],
+        keys=("response_id", "username"),
+        update=("expires_at",),
+    )
+
+
+def _release(session: Session, username: str, response_id: int) -> None:
+    session.execute(
+        delete(HarmlessClaim).where(
+            HarmlessClaim.response_id == response_id, HarmlessClaim.username == username
+        )
+    )
 
 
 def response_view(session: Session, response_id: int, system: str) -> ResponseView:
@@ -150,6 +242,7 @@ def record_rating(
         raise UserError(f"not a rating: {label!r} (expected harmless or harmful)")
     _check_response(session, response_id)
     note = (note or "").strip() or None
+    _release(session, user.username, response_id)
     return upsert_harmless_label(
         session,
         response_id=response_id,
@@ -166,4 +259,5 @@ def record_skip(
     """`user` passes on this response: it leaves their list (others still see it); logged."""
     authorize(session, user, *WRITE_ROLES)
     _check_response(session, response_id)
+    _release(session, user.username, response_id)
     record_harmless_skip(session, response_id=response_id, annotator=user.username, note=note)

@@ -1,5 +1,5 @@
-"""harmless ratings of single responses: the judge's verdicts, people's ratings, their audit log
-and the reports of `rlaif harmless`
+"""harmless ratings of single responses: the judge's verdicts, people's ratings, their audit log,
+the Rate responses page's claims and the reports of `rlaif harmless`
 
 Revision ID: 0008
 Revises: 0007
@@ -93,6 +93,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_harmless_audit_response", "harmless_audit", ["response_id", "id"])
     op.create_table(
+        "harmless_claims",
+        sa.Column("response_id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        _fk("harmless_claims", "response_id", "responses"),
+        sa.PrimaryKeyConstraint("response_id", "username", name=op.f("pk_harmless_claims")),
+    )
+    op.create_index(
+        op.f("ix_harmless_claims_expires_at"), "harmless_claims", ["expires_at"], unique=False
+    )
+    op.create_table(
         "harmless_runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("system", sa.String(length=256), nullable=False),
@@ -110,6 +121,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table, index in (
         ("harmless_runs", "ix_harmless_runs_judge"),
+        ("harmless_claims", "ix_harmless_claims_expires_at"),
         ("harmless_audit", "ix_harmless_audit_response"),
         ("harmless_labels", "ix_harmless_labels_annotator"),
         ("harmless_judgments", "ix_harmless_judgments_judge"),
