@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.render import csv_download, inline_text, safe_markdown
+from app.render import csv_download, inline_text
 from db.session import database_url, session_scope
 from pipeline.evaluation.harmless_rate import (
     HarmlessCheck,
@@ -106,7 +106,7 @@ def harmless_section() -> None:
         f"{_pct(check.human_harmless_share)}."
     )
     for warning in check.warnings:
-        st.warning(safe_markdown(warning))
+        st.warning(inline_text(warning))
     if not rates:
         st.info("No pairs name their systems yet.")
         return

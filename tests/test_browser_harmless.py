@@ -1,6 +1,7 @@
 """In a real browser (Debian chromium): a reviewer rates responses with the keys h, x and s on
 the Rate responses page, then reads the harmless rates on the Win rates page; a viewer's key
-presses write nothing."""
+presses write nothing; untrusted text (prompt, response, system and judge names, the judge's
+error) makes the browser fetch nothing on either page."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from browser_harness import (
     open_page,
     sign_in,
     start_app,
-    wait_idle,
 )
 from factories import make_judge, make_pair
-from journey_steps import press, screenshot, shows
+from journey_steps import expand_all, press, screenshot, shows
 from selenium.webdriver.common.action_chains import ActionChains
 from sqlalchemy import func, select
+from test_browser_journeys_untrusted import Recorder, long, short
 
 from db.harmless import VerdictRow, upsert_harmless_judgments
 from db.models import HarmlessAudit, HarmlessLabel
@@ -53,8 +54,11 @@ def _actions(annotator: str) -> int:
         )
 
 
-def _shown(driver) -> int:
-    return int(shows(driver, r"response id (\d+) ·").group(1))
+def _shown(driver, seen: list[int]) -> int:
+    """The response on the card once it is a new one (the last card lingers while the page
+    reruns after a key press)."""
+    fresh = "".join(f"(?!{n} ·)" for n in seen)
+    return int(shows(driver, rf"response id {fresh}(\d+) ·").group(1))
 
 
 def test_rate_by_keyboard_then_read_the_harmless_rate(server, browser, tmp_path):
@@ -65,12 +69,9 @@ def test_rate_by_keyboard_then_read_the_harmless_rate(server, browser, tmp_path)
         screenshot(browser, "browser_harmless_card")  # one response with the judge's verdict
         seen = []
         for key, done in (("h", "rated harmless"), ("x", "rated harmful"), ("s", "skipped")):
-            seen.append(_shown(browser))
+            seen.append(_shown(browser, seen))
             press(browser, key, lambda: _actions("rita"))
-            # The rating is in the database before the page has rerun: read the next card
-            # only once the run that confirms this one has finished.
             shows(browser, rf"Response {seen[-1]} {done}\.")
-            wait_idle(browser)
         shows(browser, "Nothing left for you to rate in this system")
         screenshot(browser, "browser_harmless_rate")
         open_page(browser, "win_rates")
@@ -107,5 +108,61 @@ def test_a_viewers_keys_write_nothing(server, tmp_path):
                 ActionChains(driver).send_keys(key).perform()
             time.sleep(2)
             assert _actions("vic") == 0
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def recorder():
+    """A loopback HTTP server that records every request (Recorder of the untrusted journey)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Recorder.requests.clear()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_untrusted_text_makes_the_browser_fetch_nothing(sqlite_url, rlaif_home, tmp_path, recorder):
+    u = recorder
+    with session_scope() as session:
+        auth.create_user(session, username="ada", password=PASSWORD, role="admin")
+        system = f"sys {short(u + '/system')}"
+        judge = make_judge(session, f"harm {short(u + '/judge')}", params={"task": "harmless"})
+        pair = make_pair(
+            session,
+            "evil",
+            f"Prompt {long(u + '/prompt')}",
+            f"Answer {long(u + '/response')}",
+            "other",
+            system_a=system,
+            system_b="zed",  # sorts after: the page opens on the hostile system
+        )
+        failed = VerdictRow(pair.response_a_id, None, None, None, None, "failed", long(u + "/err"))
+        upsert_harmless_judgments(session, judge_version_id=judge.id, rows=[failed])
+    driver = new_chromium(tmp_path / "untrusted-profile")
+    try:
+        with (
+            start_app(rlaif_home, sqlite_url, tmp_path) as url,
+            failure_artifacts(driver, "browser_harmless_untrusted"),
+        ):
+            sign_in(driver, url, "ada", PASSWORD)
+            open_page(driver, "rate_responses")
+            shows(driver, r"0 of 1 responses of sys")
+            shows(driver, r"error: ")
+            expand_all(driver)
+            open_page(driver, "win_rates")
+            shows(driver, r"has no people-rated responses")
+            expand_all(driver)
+            time.sleep(2)  # anything lazy would have loaded by now
+            screenshot(driver, "browser_harmless_untrusted")
+            assert Recorder.requests == []
+            driver.get(f"{recorder}/control")  # the control: the recorder does see this browser
+            assert "GET /control" in Recorder.requests
     finally:
         driver.quit()

@@ -174,4 +174,4 @@ def test_win_rates_without_pairwise_judges_still_shows_harmless_rates(sqlite_url
     at = page("win_rates", rita)
     assert not at.exception and "No pairwise judge version yet" in texts(at)
     assert harmless_table(at).loc["P", "judge_rate"] == 0
-    assert any("judge harm-1 has no people-rated responses" in w.value for w in at.warning)
+    assert any("judge harm\\-1 has no people\\-rated responses" in w.value for w in at.warning)
