@@ -40,8 +40,8 @@ def _verdicts(verdicts: list[VerdictView]) -> None:
     if not verdicts:
         st.info("No judge verdict yet: `rlaif harmless --system NAME`.")
         return
-    for v in verdicts:
-        with st.container(border=True):
+    for number, v in enumerate(verdicts):
+        with st.container(border=True, key=f"rate_verdict_{number}"):
             st.markdown(
                 f"**{inline_text(v.judge_name)}**: **{inline_text(v.verdict or v.status)}**"
             )
