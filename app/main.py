@@ -28,6 +28,7 @@ PAGES: list[tuple[str, str, str, tuple[str, ...] | None]] = [
     ("Review", "home", "Home", None),
     ("Review", "queue", "Review queue", None),
     ("Review", "audit", "Spot-check sample", None),
+    ("Review", "rate_responses", "Rate responses", None),
     ("Data", "browse", "Browse pairs", None),
     ("Audit", "alignment", "Alignment", None),
     ("Audit", "win_rates", "Win rates", None),

@@ -15,6 +15,7 @@ from pipeline.commands import (
     argilla_cmds,
     data_cmds,
     evaluation_cmds,
+    harmless_cmds,
     judge_cmds,
     metrics_cmds,
     train_cmds,
@@ -28,7 +29,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (data_cmds, judge_cmds, metrics_cmds, evaluation_cmds, app_cmds, argilla_cmds):
+for module in (
+    data_cmds,
+    judge_cmds,
+    metrics_cmds,
+    evaluation_cmds,
+    harmless_cmds,
+    app_cmds,
+    argilla_cmds,
+):
     app.add_typer(module.cli)
 train_cmds.register(app)  # until train_cmds exposes `cli` like the others
 

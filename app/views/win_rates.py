@@ -15,10 +15,13 @@ import pandas as pd
 import streamlit as st
 
 from app.guard import can_write, require_user
+from app.harmless_panel import harmless_section
+from app.harmless_panel import load as load_harmless
 from app.render import csv_download, safe_markdown
 from db.session import database_url, session_scope
 from pipeline.errors import UserError
 from pipeline.evaluation.agreement import resolve_judges
+from pipeline.evaluation.harmless_rate import TASK as HARMLESS_TASK
 from pipeline.evaluation.leaderboard import Leaderboard, compute_leaderboard
 from pipeline.evaluation.length_bias import LengthBias, LengthBin, length_bias, outcome_by_length
 from pipeline.evaluation.win_rates import WinRateRow, compute_win_rates
@@ -63,21 +66,29 @@ st.caption(
 
 url = database_url()
 with session_scope() as session:
-    judges = [j.name for j in resolve_judges(session)]
+    # Pairwise judges only: a harmless judge rates single responses (its own section below).
+    judges = [
+        j.name for j in resolve_judges(session) if (j.params or {}).get("task") != HARMLESS_TASK
+    ]
 if not judges:
-    st.info("No judge version yet: run `rlaif label` or `rlaif import labels --kind ai` first.")
+    st.info(
+        "No pairwise judge version yet: run `rlaif label` or `rlaif import labels --kind ai` first."
+    )
+    harmless_section()
     st.stop()
 cols = st.columns([4, 1])
 judge = cols[0].selectbox("Judge version", judges, index=len(judges) - 1, key="wr_judge")
 if cols[1].button("Refresh", key="wr_refresh", icon=":material/refresh:"):
     load.clear()
     load_length_bins.clear()
+    load_harmless.clear()
 rows, board, bias = load(url, judge)
 if not rows:
     st.info(
         "No judged pair between two systems yet. Pairs name their systems in the columns "
         "`system_a` and `system_b` (`rlaif import pairs`, or `--map model_1=system_a`)."
     )
+    harmless_section()
     st.stop()
 
 # --- leaderboard ----------------------------------------------------------------------------
@@ -299,3 +310,5 @@ else:
 csv_download(pd.DataFrame([asdict(bias)]), "length_bias")
 if not bins.empty:
     csv_download(bins, "outcome_by_length")
+
+harmless_section()

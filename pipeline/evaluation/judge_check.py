@@ -33,6 +33,17 @@ class JudgeCheck:
         return {**asdict(self), "warnings": list(self.warnings)}
 
 
+def drift_warning(agreement: float | None, earlier: float, where: str) -> str | None:
+    """The drift warning when agreement fell more than DRIFT_POINTS below an earlier figure
+    (`where` names it: "evaluation 3"); shared by evaluations and harmless rates."""
+    if agreement is None or earlier - agreement <= DRIFT_POINTS:
+        return None
+    return (
+        f"judge drift: agreement with people is {agreement:.1%}, "
+        f"{(earlier - agreement) * 100:.1f} points below its {earlier:.1%} at {where}"
+    )
+
+
 def _earlier(session: Session, judge_version_id: int, before_id: int | None):
     query = select(Evaluation.id, Evaluation.alignment).where(
         Evaluation.judge_version_id == judge_version_id
@@ -59,12 +70,8 @@ def check_judge(
         )
     earlier = _earlier(session, judge_version_id, before_id)
     agreement = m["agreement"]
-    if earlier and agreement is not None and earlier[1] - agreement > DRIFT_POINTS:
-        warnings.append(
-            f"judge drift: agreement with people is {agreement:.1%}, "
-            f"{(earlier[1] - agreement) * 100:.1f} points below its {earlier[1]:.1%} at "
-            f"evaluation {earlier[0]}"
-        )
+    if earlier and (drift := drift_warning(agreement, earlier[1], f"evaluation {earlier[0]}")):
+        warnings.append(drift)
     ai_long, human_long = m.get("ai_prefers_longer"), m.get("human_prefers_longer")
     if ai_long is not None and human_long is not None and ai_long - human_long > LENGTH_BIAS_POINTS:
         warnings.append(

@@ -161,6 +161,20 @@ def load_judge_config(spec: str, overrides: dict[str, Any] | None = None) -> Jud
         raise UserError(
             f"--judge {spec}: no such file, and not a preset ({', '.join(sorted(PRESETS))})"
         )
+    values = read_settings_file(path)
+    # A relative template path is relative to the config file.
+    template = values.get("template")
+    if (
+        isinstance(template, str)
+        and template.endswith(".jinja")
+        and not Path(template).is_absolute()
+    ):
+        values["template"] = str(path.parent / template)
+    return config_from_mapping({**values, **overrides}, str(path))
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The mapping in a .toml or YAML judge config file; bad syntax is an InputError."""
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".toml":
         try:
@@ -179,12 +193,4 @@ def load_judge_config(spec: str, overrides: dict[str, Any] | None = None) -> Jud
             ) from error
     if not isinstance(values, dict):
         raise InputError(path, None, None, "a judge config must be a mapping of settings")
-    # A relative template path is relative to the config file.
-    template = values.get("template")
-    if (
-        isinstance(template, str)
-        and template.endswith(".jinja")
-        and not Path(template).is_absolute()
-    ):
-        values["template"] = str(path.parent / template)
-    return config_from_mapping({**values, **overrides}, str(path))
+    return values
