@@ -76,3 +76,29 @@ def test_bad_settings_of_the_job_script_are_one_line(tmp_path):
         parse_args(RewardRunConfig, ["--config", str(run)])
     with pytest.raises(SystemExit):  # argparse: a choice outside the Literal
         parse_args(RewardRunConfig, ["--loss_type", "hinge"])
+
+
+def test_the_training_form_shows_the_declared_widgets_and_defaults(sqlite_url):
+    from streamlit.testing.v1 import AppTest
+
+    from db.session import session_scope
+    from pipeline.auth import users as auth
+
+    with session_scope() as session:
+        user = auth.create_user(session, username="ada", password="correct-horse", role="admin")
+        admin = auth.AuthUser.of(user)
+    page = Path(__file__).resolve().parents[1] / "app" / "views" / "training.py"
+    at = AppTest.from_file(str(page), default_timeout=60)
+    at.session_state["auth_user"] = admin
+    at.run()
+    assert at.text_input(key="rm_model").value == "bundled:minilm"
+    assert at.selectbox(key="rm_loss").options == ["pairwise", "margin", "soft"]
+    assert at.number_input(key="rm_epochs").value == 1.0
+    assert at.number_input(key="rm_batch").value == 8
+    at.radio(key="train_kind").set_value("ppo").run()
+    at.radio(key="ppo_reward_source").set_value("direct judge (d-RLAIF)").run()
+    assert not at.exception
+    assert at.text_input(key="ppo_policy").value == "bundled:smollm2"
+    assert at.text_input(key="ppo_judge").value == "bundled:smollm2"
+    assert at.number_input(key="ppo_kl").value == 0.05
+    assert at.number_input(key="ppo_episodes").value == 64
