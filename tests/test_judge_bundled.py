@@ -50,7 +50,7 @@ def test_example_configs_load():
 
     from pipeline.judging.config import load_judge_config
 
-    examples = Path(__file__).resolve().parents[1] / "pipeline" / "judges" / "examples"
+    examples = Path(__file__).resolve().parents[1] / "pipeline" / "judging" / "examples"
     hf = load_judge_config(str(examples / "local_hf.yaml"))
     assert (hf.backend, hf.tie_band, hf.chunk_size) == ("hf", 0.02, 64)
     server = load_judge_config(str(examples / "openai_server.toml"))
