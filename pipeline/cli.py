@@ -37,9 +37,9 @@ for module in (
     harmless_cmds,
     app_cmds,
     argilla_cmds,
+    train_cmds,
 ):
     app.add_typer(module.cli)
-train_cmds.register(app)  # until train_cmds exposes `cli` like the others
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Training: admins start reward-model and PPO runs on a snapshot and watch or cancel them;
 everyone else sees the runs read-only. Runs are TrainingJob rows run by pipeline/train/jobs.py in
-their own process group: this page only starts, reads and cancels them."""
+their own process group: this page only starts, reads and cancels them. The run form's widgets
+are declared with the config fields (pipeline/train/reward_config.py, ppo_config.py)."""
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import fields
 
 import altair as alt
 import pandas as pd
@@ -17,58 +19,63 @@ from db.models import TrainingJob
 from db.session import session_scope
 from pipeline.errors import UserError
 from pipeline.train import jobs, monitors
+from pipeline.train.config import choices, widget_fields
 from pipeline.train.ppo_config import PpoRunConfig
-from pipeline.train.reward_config import LOSS_TYPES, RewardRunConfig
+from pipeline.train.reward_config import RewardRunConfig
 
 user = require_user()
 is_admin = user.role == "admin"
 st.title("Training")
-RM_DEFAULTS, PPO_DEFAULTS = RewardRunConfig(), PpoRunConfig(judge_model="smollm2")
+RM_DEFAULTS = RewardRunConfig()
+PPO_DEFAULTS = PpoRunConfig(judge_model="bundled:smollm2")
+
+
+def field_input(column, defaults, name: str):
+    """The widget a config field declares (pipeline/train/config.py `Widget`): a select box
+    for choices, a number input within its bounds, else a text input; default from the config."""
+    item = next(f for f in fields(defaults) if f.name == name)
+    widget, value = item.metadata["widget"], getattr(defaults, name)
+    options = choices(type(defaults), name) or widget.options
+    hint = item.metadata["help"]
+    if options:
+        index = options.index(value)
+        return column.selectbox(widget.label, options, index=index, key=widget.key, help=hint)
+    if isinstance(value, str):
+        return column.text_input(widget.label, value, key=widget.key, help=hint)
+    kind = type(value)  # int or float: bounds and value must agree
+    return kind(
+        column.number_input(
+            widget.label,
+            kind(widget.low),
+            kind(widget.high),
+            value,
+            format=widget.format,
+            key=widget.key,
+            help=hint,
+        )
+    )
+
+
+def form_values(defaults, names: list[str] | None = None, per_row: int = 4) -> dict:
+    """Widgets for the config fields that declare one (or `names`), `per_row` to a row."""
+    names = names or [f.name for f in widget_fields(type(defaults))]
+    values = {}
+    for start in range(0, len(names), per_row):
+        row = st.columns(per_row)
+        for column, name in zip(row, names[start : start + per_row], strict=False):
+            values[name] = field_input(column, defaults, name)
+    return values
 
 
 def reward_form(snapshot: str) -> dict:
-    c = st.columns(4)
-    model = c[0].text_input(
-        "Backbone",
-        RM_DEFAULTS.model_name_or_path,
-        key="rm_model",
-        help="'minilm' (bundled, fast), 'smollm2' (shares the policy's tokens) or a model folder",
-    )
-    loss = c[1].selectbox(
-        "Loss",
-        LOSS_TYPES,
-        key="rm_loss",
-        help="pairwise; margin from the confidence; soft labels on p_chosen",
-    )
-    epochs = c[2].number_input("Epochs", 0.1, 50.0, RM_DEFAULTS.num_train_epochs, key="rm_epochs")
-    lr = c[3].number_input(
-        "Learning rate", 1e-7, 1e-1, RM_DEFAULTS.learning_rate, format="%.1e", key="rm_lr"
-    )
-    c = st.columns(4)
-    batch = c[0].number_input(
-        "Batch size", 1, 256, RM_DEFAULTS.per_device_train_batch_size, key="rm_batch"
-    )
-    max_length = c[1].number_input("Max tokens", 16, 8192, RM_DEFAULTS.max_length, key="rm_len")
-    max_steps = c[2].number_input("Max steps (-1: off)", -1, 10**6, -1, key="rm_steps")
-    report = c[3].selectbox("Report to", ["none", "tensorboard"], key="rm_report")
-    return dict(
-        snapshot=snapshot,
-        model_name_or_path=model,
-        loss_type=loss,
-        num_train_epochs=float(epochs),
-        learning_rate=float(lr),
-        per_device_train_batch_size=int(batch),
-        max_length=int(max_length),
-        max_steps=int(max_steps),
-        report_to=report,
-    )
+    return dict(snapshot=snapshot, **form_values(RM_DEFAULTS))
 
 
 def ppo_form(snapshot: str) -> dict:
     with session_scope() as session:
         models = jobs.trained_reward_models(session)
     c = st.columns(3)
-    policy = c[0].text_input("Policy", PPO_DEFAULTS.policy_model, key="ppo_policy")
+    policy = field_input(c[0], PPO_DEFAULTS, "policy_model")
     source = c[1].radio(
         "Reward",
         ["trained reward model", "direct judge (d-RLAIF)"],
@@ -87,31 +94,10 @@ def ppo_form(snapshot: str) -> dict:
         )
         config["reward_model"] = chosen
     else:
-        config["judge_model"] = c[2].text_input("Judge model", "smollm2", key="ppo_judge")
-    c = st.columns(5)
-    config.update(
-        total_episodes=int(
-            c[0].number_input("Episodes", 2, 10**6, PPO_DEFAULTS.total_episodes, key="ppo_episodes")
-        ),
-        learning_rate=float(
-            c[1].number_input(
-                "Learning rate", 1e-8, 1e-2, PPO_DEFAULTS.learning_rate, format="%.1e", key="ppo_lr"
-            )
-        ),
-        per_device_train_batch_size=int(
-            c[2].number_input(
-                "Batch size", 2, 256, PPO_DEFAULTS.per_device_train_batch_size, key="ppo_batch"
-            )
-        ),
-        response_length=int(
-            c[3].number_input(
-                "Response tokens", 4, 2048, PPO_DEFAULTS.response_length, key="ppo_len"
-            )
-        ),
-        kl_coef=float(
-            c[4].number_input("KL coefficient", 0.0, 10.0, PPO_DEFAULTS.kl_coef, key="ppo_kl")
-        ),
-    )
+        config["judge_model"] = field_input(c[2], PPO_DEFAULTS, "judge_model")
+    shown = ("policy_model", "judge_model")
+    numbers = [f.name for f in widget_fields(PpoRunConfig) if f.name not in shown]
+    config.update(form_values(PPO_DEFAULTS, numbers, per_row=len(numbers)))
     return config
 
 

@@ -148,7 +148,7 @@ def print_evaluation(summary: dict) -> None:
 
 @cli.command("evaluate")
 def evaluate(
-    policy: str = typer.Option(..., help="job:<PPO run id>, a model folder, or smollm2."),
+    policy: str = typer.Option(..., help="job:<PPO run id> or a model name."),
     baseline: str = typer.Option(
         None, help="The policy to beat. Default: the run's base policy (its lineage)."
     ),

@@ -2,45 +2,39 @@
 
 Every run is a TrainingJob: it runs in a process group of its own (see pipeline/train/jobs.py).
 `rlaif train ...` follows the log until the run ends (Ctrl-C detaches; the run goes on);
-`--detach` returns at once with the job id.
+`--detach` returns at once with the job id. The options of `rlaif train <kind>` are made from
+the run config's fields (pipeline/train/config.py), so a setting is declared once.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from pipeline.commands.common import user_errors
 from pipeline.errors import UserError
+from pipeline.train.ppo_config import PpoRunConfig
+from pipeline.train.reward_config import RewardRunConfig
+
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 train_app = typer.Typer(help="Train a reward model or a PPO policy on an export snapshot.")
 jobs_app = typer.Typer(help="Training jobs: list, show, cancel.")
-
-
-def _load_yaml(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    import yaml
-
-    if not path.is_file():
-        raise UserError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: the config must be a YAML mapping of setting: value")
-    return data
+cli = typer.Typer()
+cli.add_typer(train_app, name="train")
+cli.add_typer(jobs_app, name="jobs")
 
 
 def _start(kind: str, config_file: Path | None, flags: dict[str, Any], detach: bool) -> None:
     from pipeline.train import jobs
+    from pipeline.train.config import load_yaml
 
-    config = {**_load_yaml(config_file), **{k: v for k, v in flags.items() if v is not None}}
+    config = {**load_yaml(config_file), **{k: v for k, v in flags.items() if v is not None}}
     try:
         job_id = jobs.start_job(kind, config, operator=jobs.cli_operator())
     except PermissionError as error:
@@ -76,62 +70,59 @@ def _follow(job_id: int) -> int:
         return 0
 
 
-@train_app.command("reward")
-def train_reward(
-    config: Path = typer.Option(None, "--config", help="YAML file of RewardRunConfig fields."),
-    snapshot: str = typer.Option(None, help="Snapshot folder or id."),
-    model: str = typer.Option(None, help="Backbone folder, or 'minilm' / 'smollm2'."),
-    loss_type: str = typer.Option(None, help="pairwise | margin | soft."),
-    epochs: float = typer.Option(None, help="num_train_epochs."),
-    lr: float = typer.Option(None, help="learning_rate."),
-    batch_size: int = typer.Option(None, help="per_device_train_batch_size."),
-    max_steps: int = typer.Option(None, help="Stop after N steps."),
-    output_dir: str = typer.Option(None, help="New, empty folder for the run."),
-    report_to: str = typer.Option(None, help="none | tensorboard."),
-    detach: bool = typer.Option(False, "--detach", help="Return at once; the run goes on."),
-) -> None:
-    """Train a reward model with TRL's RewardTrainer (runs as a job)."""
-    with user_errors():
-        flags = dict(
-            snapshot=snapshot,
-            model_name_or_path=model,
-            loss_type=loss_type,
-            num_train_epochs=epochs,
-            learning_rate=lr,
-            per_device_train_batch_size=batch_size,
-            max_steps=max_steps,
-            output_dir=output_dir,
-            report_to=report_to,
-        )
-        _start("reward", config, flags, detach)
+def _field_option(cls: type, item) -> inspect.Parameter:
+    """`--field-name` (and its older names) for one config field; None means "not given"."""
+    from pipeline.train.config import base_type, field_types, flag_names
+
+    kind = base_type(field_types(cls)[item.name])
+    names = flag_names(item)
+    if kind is bool:  # --flag / --no-flag: either may override the config file
+        names = tuple(f"{name}/--no-{name[2:]}" for name in names)
+    option = typer.Option(*names, help=item.metadata.get("help"), show_default=False)
+    annotation = Annotated[kind | None, option]
+    return inspect.Parameter(item.name, KEYWORD_ONLY, default=None, annotation=annotation)
 
 
-@train_app.command("ppo")
-def train_ppo(
-    config: Path = typer.Option(None, "--config", help="YAML file of PpoRunConfig fields."),
-    snapshot: str = typer.Option(None, help="Snapshot whose prompts PPO samples on."),
-    policy: str = typer.Option(None, help="Policy folder, or 'smollm2'."),
-    reward_model: str = typer.Option(None, help="Trained reward model folder."),
-    judge_model: str = typer.Option(None, help="d-RLAIF: judge model folder (or 'smollm2')."),
-    episodes: int = typer.Option(None, help="total_episodes."),
-    lr: float = typer.Option(None, help="learning_rate."),
-    output_dir: str = typer.Option(None, help="New, empty folder for the run."),
-    report_to: str = typer.Option(None, help="none | tensorboard."),
-    detach: bool = typer.Option(False, "--detach", help="Return at once; the run goes on."),
-) -> None:
-    """Train the policy with PPO against a reward model, or the judge's direct score (d-RLAIF)."""
-    with user_errors():
-        flags = dict(
-            snapshot=snapshot,
-            policy_model=policy,
-            reward_model=reward_model,
-            judge_model=judge_model,
-            total_episodes=episodes,
-            learning_rate=lr,
-            output_dir=output_dir,
-            report_to=report_to,
-        )
-        _start("ppo", config, flags, detach)
+def _run_command(kind: str, cls: type, summary: str) -> None:
+    """Register `rlaif train <kind>`: --config, one option per config field, --detach."""
+    from pipeline.train.config import cli_fields
+
+    def command(config: Path | None = None, detach: bool = False, **flags: Any) -> None:
+        with user_errors():
+            _start(kind, config, flags, detach)
+
+    help_config = f"YAML file of {cls.__name__} fields; flags win over it."
+    params = [
+        inspect.Parameter(
+            "config",
+            KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[Path | None, typer.Option("--config", help=help_config)],
+        ),
+        *(_field_option(cls, item) for item in cli_fields(cls)),
+        inspect.Parameter(
+            "detach",
+            KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool, typer.Option("--detach", help="Return at once; the run goes on.")
+            ],
+        ),
+    ]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = summary
+    train_app.command(kind)(command)
+
+
+_run_command(
+    "reward", RewardRunConfig, "Train a reward model with TRL's RewardTrainer (runs as a job)."
+)
+_run_command(
+    "ppo",
+    PpoRunConfig,
+    "Train the policy with PPO against a reward model, or the judge's direct score (d-RLAIF).",
+)
 
 
 def _job_dict(session, job, with_details: bool = False) -> dict[str, Any]:
@@ -233,8 +224,3 @@ def jobs_cancel(job_id: int = typer.Argument(..., help="Job id.")) -> None:
 
         jobs.cancel_job(job_id, operator=jobs.cli_operator())
         typer.echo(f"job {job_id} cancelled")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(train_app, name="train")
-    app.add_typer(jobs_app, name="jobs")

@@ -64,7 +64,8 @@ def _job_of_folder(session: Session, path: str, lineage: dict[str, Any]) -> int 
 
 
 def resolve_model_ref(session: Session, spec: str) -> ModelRef:
-    """'job:ID' (a finished PPO run), a model folder, or 'smollm2' (the bundled model)."""
+    """'job:ID' (a finished PPO run), or a model name (pipeline/models.py: bundled:smollm2,
+    a model folder, a hub id)."""
     from pipeline.judging.backends import hf_common
 
     job_id = None
@@ -74,9 +75,7 @@ def resolve_model_ref(session: Session, spec: str) -> ModelRef:
         except ValueError:
             raise UserError(f"{spec}: expected job:<number>") from None
         spec = _job_policy(session, job_id)
-    loadable, model_id, revision = hf_common.resolve_model(
-        "bundled:smollm2" if spec == "smollm2" else spec
-    )
+    loadable, model_id, revision = hf_common.resolve_model(spec)
     system = f"{model_id}@{revision}" if revision else model_id
     lineage_path = Path(loadable) / "lineage.json"
     lineage = json.loads(lineage_path.read_text()) if lineage_path.is_file() else {}

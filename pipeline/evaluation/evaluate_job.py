@@ -15,7 +15,7 @@ from pipeline.errors import UserError
 
 @dataclass
 class EvaluateRunConfig:
-    policy: str = ""  # job:<id>, a model folder, or smollm2
+    policy: str = ""  # job:<id> or a model name (pipeline/models.py)
     baseline: str = ""
     judge: str = "default"
     n: int = 32

@@ -20,7 +20,6 @@ from pipeline.settings import get_settings
 
 SNAPSHOT_COLUMNS = ("prompt", "chosen", "rejected", "margin", "p_chosen", "pair_id", "label_source")
 HUMAN_SOURCES = ("human", "override")
-BUNDLED_MODELS = ("minilm", "smollm2")
 
 
 @dataclass
@@ -36,18 +35,6 @@ class SnapshotInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def resolve_model(name_or_path: str) -> str:
-    """'minilm' / 'smollm2' name the bundled models; anything else is a local folder."""
-    if name_or_path in BUNDLED_MODELS:
-        from pipeline import bundled_models
-
-        path = bundled_models.minilm_path() if name_or_path == "minilm" else None
-        return str(path or bundled_models.smollm2_path())
-    if not Path(name_or_path).expanduser().is_dir():
-        raise UserError(f"{name_or_path}: no such model folder (or use 'minilm' / 'smollm2')")
-    return str(Path(name_or_path).expanduser())
 
 
 def process_rank() -> tuple[int, int]:

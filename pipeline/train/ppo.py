@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
-import torch.nn as nn
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 from trl.experimental.ppo.ppo_trainer import batch_generation, truncate_response
 from trl.experimental.utils import get_reward
@@ -27,6 +25,7 @@ from trl.models.utils import unwrap_model_for_generation
 
 from pipeline.errors import UserError
 from pipeline.ingest.records import sha256
+from pipeline.models import model_path
 from pipeline.train.common import (
     db_metrics_callback,
     load_snapshot,
@@ -34,101 +33,16 @@ from pipeline.train.common import (
     precision_flags,
     process_rank,
     report_to,
-    resolve_model,
     run_script,
     use_distinct_pad_token,
     write_json,
 )
+from pipeline.train.config import parse_args, trl_kwargs
 from pipeline.train.ppo_config import PpoRunConfig
 from pipeline.train.ppo_monitor import MonitoredTrainer, build_probe_judge
+from pipeline.train.text_reward import RewardModelTextScorer, TextScoreRewardModel
 
-TextScorer = Callable[[Sequence[str], Sequence[str]], list[float]]
-
-
-class _TextScoreBackbone(nn.Module):
-    """Decodes each (prompt, response) from the policy's ids and scores it as text. Returns the
-    score broadcast over every position as `hidden_states[-1]`: get_reward picks the last one."""
-
-    def __init__(self, owner: TextScoreRewardModel) -> None:
-        super().__init__()
-        self._owner = [owner]  # a list: not registered as a submodule (no cycle)
-
-    def forward(self, input_ids, attention_mask, **_: Any) -> SimpleNamespace:
-        owner = self._owner[0]
-        prompts, responses = [], []
-        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist(), strict=True):
-            tokens = [t for t, m in zip(ids, mask, strict=True) if m]
-            prompt, rest = owner.split(tokens)
-            prompts.append(prompt)
-            responses.append(owner.tokenizer.decode(rest, skip_special_tokens=True))
-        scores = owner.scorer(prompts, responses)
-        owner.last_batch = list(zip(prompts, responses, scores, strict=True))
-        values = torch.tensor(scores, dtype=torch.float32, device=input_ids.device)
-        hidden = values[:, None, None].expand(-1, input_ids.shape[1], 1)
-        return SimpleNamespace(hidden_states=(hidden,))
-
-
-class TextScoreRewardModel(nn.Module):
-    """What PPOTrainer needs of a reward model (`base_model_prefix`, a backbone, `score`), over a
-    text scorer: the d-RLAIF judge, or a reward model whose tokenizer differs from the policy's."""
-
-    base_model_prefix = "backbone"
-
-    def __init__(self, scorer: TextScorer, tokenizer, prompt_ids: dict[str, list[int]]) -> None:
-        super().__init__()
-        self.scorer, self.tokenizer = scorer, tokenizer
-        pad = tokenizer.pad_token_id
-        # Keys without pad tokens: get_reward masks them out of the query too.
-        self._prompts = {
-            tuple(t for t in ids if t != pad): text for text, ids in prompt_ids.items()
-        }
-        self._lengths = sorted({len(k) for k in self._prompts}, reverse=True)
-        self.backbone = _TextScoreBackbone(self)
-        self.score = nn.Identity()
-        self.anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # gives it a device
-        self.last_batch: list[tuple[str, str, float]] = []
-
-    def split(self, tokens: list[int]) -> tuple[str, list[int]]:
-        for length in self._lengths:
-            text = self._prompts.get(tuple(tokens[:length]))
-            if text is not None:
-                return text, tokens[length:]
-        raise RuntimeError("a rollout's query matches none of the training prompts")
-
-
-class RewardModelTextScorer:
-    """A trained reward model read through its own tokenizer (e.g. the MiniLM one)."""
-
-    def __init__(
-        self,
-        path: str,
-        device: torch.device,
-        max_length: int = 512,
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
-        self.model = model.to(device).eval()
-        self.device, self.max_length = device, max_length
-
-    @torch.no_grad()
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
-        from trl.trainer.utils import pad
-
-        from pipeline.train.reward import format_pair_ids
-
-        ids = [
-            torch.tensor(format_pair_ids(self.tokenizer, p, r, self.max_length)[0])
-            for p, r in zip(prompts, responses, strict=True)
-        ]
-        input_ids = pad(ids, padding_value=self.tokenizer.pad_token_id, padding_side="right")
-        mask = pad([torch.ones_like(i) for i in ids], padding_value=0, padding_side="right")
-        logits = self.model(
-            input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
-        )
-        return logits.logits.squeeze(-1).float().tolist()
+__all__ = ["RlaifPPOTrainer", "TextScoreRewardModel", "main", "train_ppo"]
 
 
 class RlaifPPOTrainer(MonitoredTrainer, PPOTrainer):
@@ -211,106 +125,114 @@ def _prompt_ids(tokenizer, prompt: str, max_length: int) -> list[int]:
     return list(ids[-max_length:])
 
 
-def _snapshot_for(config: PpoRunConfig) -> tuple[str, dict[str, Any]]:
-    """The prompts' snapshot and the reward model's lineage (empty for d-RLAIF)."""
-    rm_lineage: dict[str, Any] = {}
-    if config.reward_model:
-        path = Path(config.reward_model) / "lineage.json"
-        rm_lineage = json.loads(path.read_text()) if path.is_file() else {}
+def _lineage(folder: str | None) -> dict[str, Any]:
+    """A trained model's lineage.json (empty when there is none)."""
+    path = Path(folder or "") / "lineage.json"
+    return json.loads(path.read_text()) if folder and path.is_file() else {}
+
+
+def _snapshot_for(config: PpoRunConfig) -> str:
+    """The prompts' snapshot: the config's, else the reward model's (from its lineage)."""
+    rm_lineage = _lineage(config.reward_model)
     snapshot = config.snapshot or (rm_lineage.get("snapshot") or {}).get("path", "")
     if not snapshot:
         raise UserError("no snapshot to take prompts from: set snapshot")
-    return snapshot, rm_lineage
+    return snapshot
 
 
 def _same_tokenizer(a, b) -> bool:
     return a.get_vocab() == b.get_vocab() and a.pad_token_id == b.pad_token_id
 
 
-def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+@dataclass
+class Prompts:
+    """The snapshot's distinct prompts, shuffled and split; `ids`: each prompt's token ids."""
 
-    started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    output_dir = new_run_dir("ppo", config.output_dir)
-    policy_path = resolve_model(config.policy_model)
-    snapshot, rm_lineage = _snapshot_for(config)
-    dataset, info = load_snapshot(snapshot)
+    train: list[str]
+    eval: list[str]
+    ids: dict[str, list[int]]
 
-    tokenizer = AutoTokenizer.from_pretrained(policy_path, padding_side="left")
-    use_distinct_pad_token(tokenizer)
+    def dataset(self, prompts: list[str]):
+        from datasets import Dataset
+
+        return Dataset.from_dict({"input_ids": [self.ids[p] for p in prompts]}) if prompts else None
+
+
+def split_prompts(config: PpoRunConfig, tokenizer, dataset, source: str) -> Prompts:
     prompts = list(dict.fromkeys(dataset["prompt"]))
     order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(config.seed))
     prompts = [prompts[i] for i in order.tolist()]
-    n_eval = min(config.eval_prompts, max(0, len(prompts) - config.per_device_train_batch_size))
-    eval_prompts, train_prompts = prompts[:n_eval], prompts[n_eval:]
-    if len(train_prompts) < config.per_device_train_batch_size:
+    batch = config.per_device_train_batch_size
+    n_eval = min(config.eval_prompts, max(0, len(prompts) - batch))
+    if len(prompts) - n_eval < batch:
         raise UserError(
-            f"{info.path}: {len(train_prompts)} distinct prompts; PPO needs at least "
-            f"per_device_train_batch_size={config.per_device_train_batch_size}"
+            f"{source}: {len(prompts) - n_eval} distinct prompts; PPO needs at least "
+            f"per_device_train_batch_size={batch}"
         )
     ids = {p: _prompt_ids(tokenizer, p, config.max_prompt_length) for p in prompts}
-    train_set = Dataset.from_dict({"input_ids": [ids[p] for p in train_prompts]})
-    eval_set = Dataset.from_dict({"input_ids": [ids[p] for p in eval_prompts]}) if n_eval else None
+    return Prompts(prompts[n_eval:], prompts[:n_eval], ids)
 
-    flags = precision_flags(config.precision)
-    args = PPOConfig(
+
+def ppo_args(config: PpoRunConfig, output_dir: Path, n_eval: int) -> PPOConfig:
+    """TRL's PPOConfig: the fields marked trl=True, plus what the run decides itself."""
+    options = trl_kwargs(config)
+    if not n_eval:
+        options["num_sample_generations"] = 0
+    return PPOConfig(
         output_dir=str(output_dir),
-        learning_rate=config.learning_rate,
-        total_episodes=config.total_episodes,
-        per_device_train_batch_size=config.per_device_train_batch_size,
         # one eval batch per rank; drop_last would drop a batch bigger than a rank's share
         per_device_eval_batch_size=max(1, n_eval // process_rank()[1]),
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        num_mini_batches=config.num_mini_batches,
-        num_ppo_epochs=config.num_ppo_epochs,
-        response_length=config.response_length,
         stop_token="eos",
-        temperature=config.temperature,
-        kl_coef=config.kl_coef,
-        missing_eos_penalty=config.missing_eos_penalty,
-        num_sample_generations=config.num_sample_generations if n_eval else 0,
-        logging_steps=config.logging_steps,
         save_strategy="no",
         report_to=report_to(config.report_to),
-        seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing,
-        **flags,
+        **options,
+        **precision_flags(config.precision),
     )
-    device = args.device
-    score_dtype = "bfloat16" if flags["bf16"] else "float32"
+
+
+def build_reward(config: PpoRunConfig, tokenizer, prompts: Prompts, device, score_dtype: str):
+    """(reward model, its lineage entry, the value model's folder or None)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if config.judge_model:
+        from pipeline.judging.backends.direct import DirectScorer
+
+        judge = model_path(config.judge_model)
+        # the scorer runs in the training's precision: bf16 where it autocasts, else float32
+        scorer = DirectScorer(judge, device=str(device), dtype=score_dtype)
+        reward_info = {"kind": "direct_judge", "judge_model": judge}
+        return TextScoreRewardModel(scorer.score, tokenizer, prompts.ids), reward_info, None
+    rm_path = model_path(config.reward_model)
+    rm_tokenizer = AutoTokenizer.from_pretrained(rm_path)
+    lineage = _lineage(config.reward_model)
+    reward_info: dict[str, Any] = {"kind": "reward_model", "path": rm_path, "lineage": lineage}
+    if _same_tokenizer(tokenizer, rm_tokenizer):
+        reward_info["tokens"] = "shared with the policy"
+        model = AutoModelForSequenceClassification.from_pretrained(rm_path, num_labels=1)
+        return model, reward_info, rm_path
+    text_scorer = RewardModelTextScorer(rm_path, device, dtype=getattr(torch, score_dtype))
+    reward_info["tokens"] = "own tokenizer: responses re-tokenised as text"
+    return TextScoreRewardModel(text_scorer, tokenizer, prompts.ids), reward_info, None
+
+
+def build_trainer(config: PpoRunConfig, policy_path: str, tokenizer, prompts: Prompts, output_dir):
+    """(the trainer with its policy, reference, value and reward models; the reward's lineage)"""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    args = ppo_args(config, output_dir, len(prompts.eval))
+    score_dtype = "bfloat16" if args.bf16 else "float32"
     policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=torch.float32)
     reference = AutoModelForCausalLM.from_pretrained(policy_path, dtype=torch.float32)
     for model in (policy, reference):
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-
-    value_path = config.value_model
-    if config.judge_model:
-        from pipeline.judging.backends.direct import DirectScorer
-
-        judge = resolve_model(config.judge_model)
-        # the scorer runs in the training's precision: bf16 where it autocasts, else float32
-        scorer = DirectScorer(judge, device=str(device), dtype=score_dtype)
-        reward_model: nn.Module = TextScoreRewardModel(scorer.score, tokenizer, ids)
-        reward_info: dict[str, Any] = {"kind": "direct_judge", "judge_model": judge}
-    else:
-        rm_path = str(Path(config.reward_model).expanduser())
-        rm_tokenizer = AutoTokenizer.from_pretrained(rm_path)
-        reward_info = {"kind": "reward_model", "path": rm_path, "lineage": rm_lineage}
-        if _same_tokenizer(tokenizer, rm_tokenizer):
-            reward_model = AutoModelForSequenceClassification.from_pretrained(rm_path, num_labels=1)
-            value_path = value_path or rm_path
-            reward_info["tokens"] = "shared with the policy"
-        else:
-            text_scorer = RewardModelTextScorer(rm_path, device, dtype=getattr(torch, score_dtype))
-            reward_model = TextScoreRewardModel(text_scorer, tokenizer, ids)
-            reward_info["tokens"] = "own tokenizer: responses re-tokenised as text"
+    reward_model, reward_info, rm_value = build_reward(
+        config, tokenizer, prompts, args.device, score_dtype
+    )
+    value_path = config.value_model and model_path(config.value_model)
     value_model = AutoModelForSequenceClassification.from_pretrained(
-        value_path or policy_path, num_labels=1, dtype=torch.float32
+        value_path or rm_value or policy_path, num_labels=1, dtype=torch.float32
     )
     value_model.config.pad_token_id = tokenizer.pad_token_id
-
     trainer = RlaifPPOTrainer(
         args=args,
         processing_class=tokenizer,
@@ -318,30 +240,52 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         ref_model=reference,
         reward_model=reward_model,
         value_model=value_model,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
+        train_dataset=prompts.dataset(prompts.train),
+        eval_dataset=prompts.dataset(prompts.eval),
         callbacks=[db_metrics_callback(config.job_id)],
     )
     trainer.samples_path = output_dir / "samples.jsonl"
     if config.monitors:
         is_rm = config.mode == "reward_model"
         main = process_rank()[0] == 0  # the probe is judged on rank 0 only
-        judge = build_probe_judge(config.probe_judge, device) if is_rm and n_eval and main else None
+        wanted = is_rm and prompts.eval and main
+        judge = build_probe_judge(config.probe_judge, args.device) if wanted else None
         trainer.add_monitor(reward_is_model=is_rm, judge=judge)
-    trainer.train()
-    trainer.generate_completions(sampling=True)  # the final policy's answers
+    return trainer, reward_info
 
+
+def last_metrics(trainer, started: float) -> dict[str, Any]:
     logged = [e for e in trainer.state.log_history if "objective/kl" in e]
     last = logged[-1] if logged else {}
     metrics = {k: v for k, v in last.items() if isinstance(v, int | float)}
     metrics.update(
         updates=trainer.state.global_step, runtime_s=round(time.perf_counter() - started, 2)
     )
+    return metrics
+
+
+def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    output_dir = new_run_dir("ppo", config.output_dir)
+    policy_path = model_path(config.policy_model)
+    dataset, info = load_snapshot(_snapshot_for(config))
+    tokenizer = AutoTokenizer.from_pretrained(policy_path, padding_side="left")
+    use_distinct_pad_token(tokenizer)
+    prompts = split_prompts(config, tokenizer, dataset, info.path)
+    trainer, reward_info = build_trainer(config, policy_path, tokenizer, prompts, output_dir)
+    trainer.train()
+    trainer.generate_completions(sampling=True)  # the final policy's answers
+
+    metrics = last_metrics(trainer, started)
     policy_dir = output_dir / "policy"
     trainer.save_model(str(policy_dir))  # the main process writes; all ranks take part
     artifacts = {"policy": str(policy_dir), "samples": str(trainer.samples_path)}
+    result = {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
     if not trainer.is_world_process_zero():  # several processes: rank 0 writes the rest
-        return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
+        return result
     tokenizer.save_pretrained(str(policy_dir))
     lineage = {
         "kind": "ppo_policy",
@@ -350,14 +294,14 @@ def train_ppo(config: PpoRunConfig) -> dict[str, Any]:
         "reward": reward_info,
         "snapshot": info.as_dict(),
         # sha256 of each prompt text (as Prompt.text_hash): `rlaif evaluate` holds these out.
-        "train_prompt_hashes": sorted(sha256(p) for p in train_prompts),
+        "train_prompt_hashes": sorted(sha256(p) for p in prompts.train),
         "config": config.to_dict(),
         "metrics": metrics,
     }
     write_json(policy_dir / "lineage.json", lineage)
     (policy_dir / "README.md").write_text(_model_card(config, lineage))
     write_json(output_dir / "result.json", {"metrics": metrics, "artifacts": artifacts})
-    return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
+    return result
 
 
 def _model_card(config: PpoRunConfig, lineage: dict[str, Any]) -> str:
@@ -390,14 +334,8 @@ Lineage: this policy -> reward -> snapshot -> labels; see `lineage.json`.
 """
 
 
-def make_parser():
-    from trl import TrlParser
-
-    return TrlParser((PpoRunConfig,))
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    (config,) = make_parser().parse_args_and_config(argv)
+    config = parse_args(PpoRunConfig, argv)
     result = train_ppo(config)
     print(f"policy saved to {result['artifacts']['policy']}")
     return result

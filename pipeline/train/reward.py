@@ -21,6 +21,7 @@ import torch.nn as nn
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
+from pipeline.models import model_path as model_path_of
 from pipeline.train.common import (
     HUMAN_SOURCES,
     SnapshotInfo,
@@ -29,11 +30,11 @@ from pipeline.train.common import (
     new_run_dir,
     precision_flags,
     report_to,
-    resolve_model,
     run_script,
     use_distinct_pad_token,
     write_json,
 )
+from pipeline.train.config import parse_args, trl_kwargs
 from pipeline.train.reward_config import RewardRunConfig
 
 
@@ -177,85 +178,91 @@ def pairwise_accuracy(model, dataset, pad_token_id: int, batch_size: int = 32) -
 
 
 def trainer_args(config: RewardRunConfig, output_dir: Path, has_eval: bool) -> RewardConfig:
+    """TRL's RewardConfig: the fields marked trl=True, plus what the run decides itself."""
     return RewardConfig(
         output_dir=str(output_dir),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=config.per_device_eval_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        gradient_checkpointing=config.gradient_checkpointing,
-        max_length=config.max_length,
-        logging_steps=config.logging_steps,
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=config.eval_steps,
         save_strategy="no",  # the final model is saved once, with its card
-        center_rewards_coefficient=config.center_rewards_coefficient,
         report_to=report_to(config.report_to),
-        seed=config.seed,
         remove_unused_columns=True,
         disable_tqdm=False,
+        **trl_kwargs(config),
         **precision_flags(config.precision),
     )
 
 
-def train_reward(config: RewardRunConfig) -> dict[str, Any]:
-    """Run one reward-model training; returns the final metrics and the artifact paths."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+@dataclass
+class RewardData:
+    """The tokenised snapshot, split: what the trainer and the accuracy checks read."""
 
-    started = time.perf_counter()
-    output_dir = new_run_dir("reward", config.output_dir)
-    model_path = resolve_model(config.model_name_or_path)
-    snapshot, info = load_snapshot(config.snapshot)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    use_distinct_pad_token(tokenizer)
+    pairs: Any
+    train: Any
+    heldout: Any
+    human_heldout: Any
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "train_pairs": len(self.train),
+            "heldout_pairs": len(self.heldout),
+            "human_heldout_pairs": len(self.human_heldout),
+            "truncated_pairs": int(sum(self.pairs["truncated"])),
+        }
+
+
+def prepare_data(snapshot, tokenizer, config: RewardRunConfig) -> RewardData:
     pairs = build_pair_dataset(snapshot, tokenizer, config)
     if config.loss_type != "soft" and "p_chosen" in pairs.column_names:
         pairs = pairs.remove_columns("p_chosen")
     train, heldout = split_pairs(pairs, config)
-    human_heldout = heldout.filter(lambda r: r["is_human"])
-    args = trainer_args(config, output_dir, has_eval=len(heldout) > 0)
+    return RewardData(pairs, train, heldout, heldout.filter(lambda r: r["is_human"]))
 
+
+def build_trainer(
+    config: RewardRunConfig, model_path: str, tokenizer, data: RewardData, output_dir: Path
+) -> LabelledRewardTrainer:
+    from transformers import AutoModelForSequenceClassification
+
+    args = trainer_args(config, output_dir, has_eval=len(data.heldout) > 0)
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path, num_labels=1, dtype=torch.float32
     )
     model.config.pad_token_id = tokenizer.pad_token_id
-    trainer = LabelledRewardTrainer(
+    return LabelledRewardTrainer(
         model=model,
         args=args,
-        train_dataset=train,
-        eval_dataset=heldout if len(heldout) else None,
+        train_dataset=data.train,
+        eval_dataset=data.heldout if len(data.heldout) else None,
         processing_class=tokenizer,
         data_collator=PreferenceCollator(pad_token_id=tokenizer.pad_token_id),
         callbacks=[db_metrics_callback(config.job_id)],
     )
-    metrics: dict[str, Any] = {
-        "train_pairs": len(train),
-        "heldout_pairs": len(heldout),
-        "human_heldout_pairs": len(human_heldout),
-        "truncated_pairs": int(sum(pairs["truncated"])),
-    }
+
+
+def train_and_measure(trainer, config: RewardRunConfig, data: RewardData, pad: int):
+    """Train; the held-out accuracies before (if asked) and after. (metrics, global step)"""
+    metrics = data.counts()
     batch = config.per_device_eval_batch_size
-    pad = tokenizer.pad_token_id
+    splits = {"heldout_accuracy": data.heldout, "human_heldout_accuracy": data.human_heldout}
     if config.eval_before_training:
-        metrics["heldout_accuracy_before"] = pairwise_accuracy(trainer.model, heldout, pad, batch)
-        metrics["human_heldout_accuracy_before"] = pairwise_accuracy(
-            trainer.model, human_heldout, pad, batch
-        )
+        for name, split in splits.items():
+            metrics[f"{name}_before"] = pairwise_accuracy(trainer.model, split, pad, batch)
     result = trainer.train()
     metrics["train_loss"] = result.training_loss
     metrics["steps"] = result.global_step
-    metrics["heldout_accuracy"] = pairwise_accuracy(trainer.model, heldout, pad, batch)
-    metrics["human_heldout_accuracy"] = pairwise_accuracy(trainer.model, human_heldout, pad, batch)
-    metrics["runtime_s"] = round(time.perf_counter() - started, 2)
+    for name, split in splits.items():
+        metrics[name] = pairwise_accuracy(trainer.model, split, pad, batch)
+    return metrics, result.global_step
 
+
+def save_outputs(
+    config: RewardRunConfig,
+    info: SnapshotInfo,
+    model_path: str,
+    metrics: dict[str, Any],
+    output_dir: Path,
+) -> None:
+    """Rank 0: lineage.json and the model card beside the model, result.json in the run."""
     model_dir = output_dir / "model"
-    trainer.save_model(str(model_dir))  # the main process writes; all ranks take part
-    if not trainer.is_world_process_zero():  # several processes: rank 0 writes the rest
-        artifacts = {"model": str(model_dir)}
-        return {"metrics": metrics, "artifacts": artifacts, "output_dir": str(output_dir)}
-    tokenizer.save_pretrained(str(model_dir))
     lineage = {
         "kind": "reward_model",
         "job_id": config.job_id,
@@ -270,16 +277,36 @@ def train_reward(config: RewardRunConfig) -> dict[str, Any]:
     write_json(
         output_dir / "result.json", {"metrics": metrics, "artifacts": {"model": str(model_dir)}}
     )
+
+
+def train_reward(config: RewardRunConfig) -> dict[str, Any]:
+    """Run one reward-model training; returns the final metrics and the artifact paths."""
+    from transformers import AutoTokenizer
+
+    started = time.perf_counter()
+    output_dir = new_run_dir("reward", config.output_dir)
+    model_path = model_path_of(config.model_name_or_path)
+    snapshot, info = load_snapshot(config.snapshot)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    use_distinct_pad_token(tokenizer)
+    data = prepare_data(snapshot, tokenizer, config)
+    trainer = build_trainer(config, model_path, tokenizer, data, output_dir)
+    metrics, step = train_and_measure(trainer, config, data, tokenizer.pad_token_id)
+    metrics["runtime_s"] = round(time.perf_counter() - started, 2)
+
+    model_dir = output_dir / "model"
+    result = {"metrics": metrics, "artifacts": {"model": str(model_dir)}}
+    trainer.save_model(str(model_dir))  # the main process writes; all ranks take part
+    if not trainer.is_world_process_zero():  # several processes: rank 0 writes the rest
+        return {**result, "output_dir": str(output_dir)}
+    tokenizer.save_pretrained(str(model_dir))
+    save_outputs(config, info, model_path, metrics, output_dir)
     if config.job_id is not None:
         from pipeline.train.jobs import record_metrics
 
         final = {f"final/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
-        record_metrics(config.job_id, result.global_step, final)
-    return {
-        "metrics": metrics,
-        "artifacts": {"model": str(model_dir)},
-        "output_dir": str(output_dir),
-    }
+        record_metrics(config.job_id, step, final)
+    return {**result, "output_dir": str(output_dir)}
 
 
 def _fmt(value: Any) -> str:
@@ -322,14 +349,8 @@ in `lineage.json`.
 """
 
 
-def make_parser():
-    from trl import TrlParser
-
-    return TrlParser((RewardRunConfig,))
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    (config,) = make_parser().parse_args_and_config(argv)
+    config = parse_args(RewardRunConfig, argv)
     result = train_reward(config)
     m = result["metrics"]
     print(

@@ -17,7 +17,6 @@ import torch
 from pipeline.errors import UserError
 from pipeline.judging.backends import hf_forward
 from pipeline.judging.base import JudgeIdentity
-from pipeline.judging.config import BUNDLED_SMOLLM2
 from pipeline.judging.templates import Rendered, load_template
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
@@ -26,22 +25,16 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 def resolve_model(model: str, revision: str | None = None) -> tuple[str, str, str | None]:
     """(what from_pretrained loads, the model id pinned in the version, revision or weights hash).
 
-    A local folder is pinned by the sha256 of its weight files (cached by size and mtime), so a
-    retrained model in the same folder is a new judge version. A hub id is pinned by `revision`.
+    Names resolve through pipeline/models.py. A local folder (a bundled model's too) is pinned by
+    the sha256 of its weight files (cached by size and mtime), so a retrained model in the same
+    folder is a new judge version. A hub id is pinned by `revision`.
     """
-    if model in (BUNDLED_SMOLLM2, "default"):
-        from pipeline.bundled_models import SMOLLM2_NAME, smollm2_path
+    from pipeline.models import ModelKind, resolve
 
-        path = smollm2_path()
-        return str(path), f"bundled:{SMOLLM2_NAME}", weights_hash(path)
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise UserError(f"{path}: not a model folder (no config.json)")
-        return str(path.resolve()), str(path.resolve()), weights_hash(path)
-    if model.startswith((".", "/", "~")):
-        raise UserError(f"{model}: model folder not found")
-    return model, model, revision
+    found = resolve(model, revision)
+    if found.kind is ModelKind.HUB:
+        return str(found.path), found.model_id, revision
+    return str(found.path), found.model_id, weights_hash(found.path)
 
 
 def weights_hash(folder: Path) -> str:
