@@ -38,7 +38,7 @@ def raw_log(config, n: int) -> float:
     import argilla as rg
 
     from db.session import get_sessionmaker
-    from pipeline.argilla import records as argilla_records
+    from pipeline.argilla import records
     from pipeline.review.queue import required_labels
 
     with get_sessionmaker().begin() as session:
@@ -49,19 +49,18 @@ def raw_log(config, n: int) -> float:
         required = required_labels(session)
         pairs = session.scalars(select(Pair).order_by(Pair.id)).all()
         judgments = {j.pair_id: j for j in session.scalars(select(Judgment))}
-        records = [
-            argilla_records.build_record(p, judgments.get(p.id), "bench-judge", required)
-            for p in pairs
+        built = [
+            records.build_record(p, judgments.get(p.id), "bench-judge", required) for p in pairs
         ]
     client = rg.Argilla(api_url=config.api_url, api_key=config.api_key)
     dataset = rg.Dataset(
         name=f"bench-raw-{uuid.uuid4().hex[:8]}",
         workspace=config.workspace,
-        settings=argilla_records.dataset_settings(),
+        settings=records.dataset_settings(),
         client=client,
     ).create()
     start = time.perf_counter()
-    dataset.records.log(records)
+    dataset.records.log(built)
     return time.perf_counter() - start
 
 
@@ -69,17 +68,17 @@ def our_push(config) -> tuple[float, float]:
     """Seconds for our push into a fresh dataset, then for pushing again with nothing changed."""
     from dataclasses import replace
 
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     config = replace(config, dataset=f"bench-push-{uuid.uuid4().hex[:8]}")
-    client = argilla_sync.connect(config)
-    argilla_sync._get_or_create_dataset(client, config)  # created outside the timing, as above
+    client = sync.connect(config)
+    sync._get_or_create_dataset(client, config)  # created outside the timing, as above
     start = time.perf_counter()
-    result = argilla_sync.push(config, judge="bench-judge")
+    result = sync.push(config, judge="bench-judge")
     elapsed = time.perf_counter() - start
     assert result.pushed > 0
     start = time.perf_counter()
-    again = argilla_sync.push(config, judge="bench-judge")
+    again = sync.push(config, judge="bench-judge")
     repush = time.perf_counter() - start
     assert again.pushed == 0 and again.unchanged == result.pushed
     return elapsed, repush

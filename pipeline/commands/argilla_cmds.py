@@ -41,10 +41,10 @@ def _config(dataset: str | None, workspace: str | None):
 def _run(action: str, dataset: str | None, workspace: str | None, **options) -> None:
     """pipeline.argilla.sync.run (push, pull or sync), then what it did."""
     with user_errors():
-        from pipeline.argilla import sync as argilla_sync
+        from pipeline.argilla import sync
 
         config = _config(dataset, workspace)
-        _report(argilla_sync.run(action, config, **options), config)
+        _report(sync.run(action, config, **options), config)
 
 
 def _report(result, config) -> None:

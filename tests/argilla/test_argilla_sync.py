@@ -4,7 +4,7 @@ tests of the record building and the retry policy that need no server.
 The server comes from the test command (scripts/test.sh exports RLAIF_TEST_ARGILLA_URL and the
 keys) or is started here once per session. Tests marked `argilla` need it; in CI a server that
 does not start fails them instead of skipping. The tests read Argilla back over its REST API
-(httpx), not through our module, so that a bug in argilla_sync cannot hide itself.
+(httpx), not through our module, so that a bug in pipeline.argilla.sync cannot hide itself.
 """
 
 from __future__ import annotations
@@ -115,10 +115,10 @@ def seed(session, n: int = 3):
 
 @pytest.mark.argilla
 def test_push_carries_suggestion_score_agent_and_metadata(config, argilla_server, session):
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     pairs, _ = seed(session)
-    result = argilla_sync.push(config)
+    result = sync.push(config)
     assert (result.pushed, result.with_suggestion, result.judge) == (3, 2, "judge-v1")
 
     records = records_by_external_id(argilla_server, config.dataset)
@@ -183,16 +183,16 @@ def test_push_carries_suggestion_score_agent_and_metadata(config, argilla_server
 
 @pytest.mark.argilla
 def test_push_again_sends_only_what_changed_and_updates_in_place(config, argilla_server, session):
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     pairs, judge = seed(session)
-    assert argilla_sync.push(config).pushed == 3
-    again = argilla_sync.push(config)
+    assert sync.push(config).pushed == 3
+    again = sync.push(config)
     assert (again.pushed, again.unchanged) == (0, 3)  # nothing changed: nothing sent
     judge_pair(session, judge, pairs[0], "B", confidence=0.8)  # the judge was re-run
     label_pair(session, pairs[2], "alice", "tie")  # reviewed: its queue_reason changes
     session.commit()
-    changed = argilla_sync.push(config)
+    changed = sync.push(config)
     assert (changed.pushed, changed.unchanged, changed.with_suggestion) == (2, 1, 1)
 
     records = records_by_external_id(argilla_server, config.dataset)
@@ -201,7 +201,7 @@ def test_push_again_sends_only_what_changed_and_updates_in_place(config, argilla
     assert (suggestion["value"], suggestion["score"]) == ("B", 0.8)
     assert records[f"pair-{pairs[0].id}"]["metadata"]["confidence"] == 0.8
     assert records[f"pair-{pairs[2].id}"]["metadata"]["queue_reason"] == "reviewed"
-    assert argilla_sync.push(config, full=True).pushed == 3
+    assert sync.push(config, full=True).pushed == 3
 
     # Records deleted in Argilla behind our back: the next push notices and sends everything.
     with rest(argilla_server) as client:
@@ -211,18 +211,18 @@ def test_push_again_sends_only_what_changed_and_updates_in_place(config, argilla
             params={"ids": records[f"pair-{pairs[1].id}"]["id"]},
         ).raise_for_status()
     assert len(records_by_external_id(argilla_server, config.dataset)) == 2
-    assert argilla_sync.push(config).pushed == 3
+    assert sync.push(config).pushed == 3
     assert len(records_by_external_id(argilla_server, config.dataset)) == 3
 
 
 @pytest.mark.argilla
 def test_only_queue_skips_reviewed_pairs(config, argilla_server, session):
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     pairs, _ = seed(session)
     label_pair(session, pairs[2], "alice", "tie")
     session.commit()
-    assert argilla_sync.push(config, only_queue=True).pushed == 2
+    assert sync.push(config, only_queue=True).pushed == 2
     assert set(records_by_external_id(argilla_server, config.dataset)) == {
         f"pair-{pairs[0].id}",
         f"pair-{pairs[1].id}",
@@ -231,16 +231,16 @@ def test_only_queue_skips_reviewed_pairs(config, argilla_server, session):
 
 @pytest.mark.argilla
 def test_pull_submitted_response_becomes_human_label_once(config, argilla_server, session):
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     pairs, _ = seed(session)
-    argilla_sync.push(config)
+    sync.push(config)
     records = records_by_external_id(argilla_server, config.dataset)
     answer(argilla_server, records[f"pair-{pairs[0].id}"], "B", note="A is rude")
     answer(argilla_server, records[f"pair-{pairs[1].id}"], "A", status="draft")
     answer(argilla_server, records[f"pair-{pairs[2].id}"], "tie", status="discarded")
 
-    result = argilla_sync.pull(config)
+    result = sync.pull(config)
     assert (result.labels_new, result.labels_changed, result.ignored) == (1, 0, 2)
     session.expire_all()
     labels = session.execute(
@@ -254,7 +254,7 @@ def test_pull_submitted_response_becomes_human_label_once(config, argilla_server
     ).all()
     assert labels == [(pairs[0].id, argilla_server["annotator"], "B", "argilla", "A is rude")]
 
-    again = argilla_sync.pull(config)  # idempotent: nothing new, no new audit rows
+    again = sync.pull(config)  # idempotent: nothing new, no new audit rows
     assert (again.labels_new, again.labels_changed) == (0, 0)
     assert session.scalar(select(func.count()).select_from(HumanLabel)) == 1
     assert (
@@ -268,17 +268,17 @@ def test_pull_submitted_response_becomes_human_label_once(config, argilla_server
 @pytest.mark.argilla
 def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_server, session):
     from db.models import Pair
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     pairs, _ = seed(session)
     annotator = argilla_server["annotator"]
     label_pair(session, pairs[1], annotator, "B")  # the same person, in our app
     session.commit()
-    argilla_sync.push(config)
+    sync.push(config)
     records = records_by_external_id(argilla_server, config.dataset)
     response = answer(argilla_server, records[f"pair-{pairs[0].id}"], "A")
     answer(argilla_server, records[f"pair-{pairs[1].id}"], "A", status="discarded")
-    first = argilla_sync.pull(config)
+    first = sync.pull(config)
     assert (first.labels_new, first.labels_withdrawn) == (1, 0)  # the app label is not Argilla's
     with rest(argilla_server, "annotator_key") as client:
         client.put(
@@ -286,7 +286,7 @@ def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_s
             json={"values": {"preference": {"value": "A"}}, "status": "discarded"},
         ).raise_for_status()
 
-    result = argilla_sync.pull(config)
+    result = sync.pull(config)
     assert (result.labels_new, result.labels_changed, result.labels_withdrawn) == (0, 0, 1)
     session.expire_all()
     remaining = session.execute(select(HumanLabel.pair_id, HumanLabel.source)).all()
@@ -301,25 +301,25 @@ def test_answer_discarded_after_submitting_withdraws_the_label(config, argilla_s
         (None, "A", "answered in Argilla"),
         ("A", None, "withdrawn in Argilla (discarded)"),
     ]
-    assert argilla_sync.pull(config).labels_withdrawn == 0  # idempotent
+    assert sync.pull(config).labels_withdrawn == 0  # idempotent
 
 
 @pytest.mark.argilla
 def test_changed_response_is_an_audited_label_change(config, argilla_server, session):
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
 
     pairs, _ = seed(session)
-    argilla_sync.push(config)
+    sync.push(config)
     record = records_by_external_id(argilla_server, config.dataset)[f"pair-{pairs[0].id}"]
     response = answer(argilla_server, record, "A")
-    argilla_sync.pull(config)
+    sync.pull(config)
     with rest(argilla_server, "annotator_key") as client:
         client.put(
             f"/responses/{response['id']}",
             json={"values": {"preference": {"value": "tie"}}, "status": "submitted"},
         ).raise_for_status()
 
-    result = argilla_sync.sync(config)
+    result = sync.sync(config)
     assert (result.labels_new, result.labels_changed) == (0, 1)
     session.expire_all()
     assert session.scalar(select(HumanLabel.label)) == "tie"
@@ -341,7 +341,7 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
 ):
     from dataclasses import replace
 
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
     from pipeline.argilla.connection import ArgillaUnavailable
     from pipeline.argilla.local_server import free_port
 
@@ -350,7 +350,7 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
     session.commit()
     down = replace(config, api_url=f"http://127.0.0.1:{free_port()}", retries=2, backoff_s=0.01)
     with pytest.raises(ArgillaUnavailable, match="is unreachable") as error:
-        argilla_sync.sync(down)
+        sync.sync(down)
     assert "Nothing was lost" in str(error.value)
 
     monkeypatch.setenv("ARGILLA_API_URL", down.api_url)
@@ -363,7 +363,7 @@ def test_server_down_is_a_clear_error_and_the_next_sync_catches_up(
     assert all("unreachable" in e for _, _, e in runs)
     assert session.scalar(select(func.count()).select_from(HumanLabel)) == 1  # nothing lost
 
-    result = argilla_sync.sync(config)  # the server is back: everything goes over
+    result = sync.sync(config)  # the server is back: everything goes over
     assert result.pushed == 3
     assert len(records_by_external_id(argilla_server, config.dataset)) == 3
 
@@ -400,10 +400,10 @@ def test_build_record_clamps_score_and_skips_invalid_labels(session):
 
 
 def test_retries_back_off_then_give_up(monkeypatch):
-    from pipeline.argilla import connection as argilla_connection
+    from pipeline.argilla import connection
 
     sleeps: list[float] = []
-    monkeypatch.setattr(argilla_connection.time, "sleep", sleeps.append)
+    monkeypatch.setattr(connection.time, "sleep", sleeps.append)
     calls = []
 
     def flaky():
@@ -413,7 +413,7 @@ def test_retries_back_off_then_give_up(monkeypatch):
         return "ok"
 
     config = ArgillaConfig(api_url="http://x", api_key="k", retries=4, backoff_s=0.5)
-    assert argilla_connection.with_retries(flaky, config, "t") == "ok"
+    assert connection.with_retries(flaky, config, "t") == "ok"
     assert sleeps == [0.5, 1.0]
 
     def always_down():
@@ -421,7 +421,7 @@ def test_retries_back_off_then_give_up(monkeypatch):
 
     sleeps.clear()
     with pytest.raises(httpx.ConnectError):
-        argilla_connection.with_retries(always_down, config, "t")
+        connection.with_retries(always_down, config, "t")
     assert sleeps == [0.5, 1.0, 2.0, 4.0]
 
     from argilla._exceptions import UnprocessableEntityError
@@ -431,7 +431,7 @@ def test_retries_back_off_then_give_up(monkeypatch):
 
     sleeps.clear()
     with pytest.raises(UnprocessableEntityError):
-        argilla_connection.with_retries(bad_request, config, "t")
+        connection.with_retries(bad_request, config, "t")
     assert sleeps == []  # a 4xx is our mistake: retrying cannot help
 
 
@@ -449,12 +449,12 @@ def test_not_configured_is_one_line(cli, sqlite_url, monkeypatch):
 def test_push_to_argilla_carries_systems(config, argilla_server, session):
     """A real Argilla server: a dataset created before systems existed gets the two metadata
     properties on the next push, and the records carry them."""
-    from pipeline.argilla import sync as argilla_sync
+    from pipeline.argilla import sync
     from pipeline.argilla.connection import connect
 
     bare = make_pair(session, "old")
     session.commit()
-    argilla_sync.push(config)  # an existing dataset
+    sync.push(config)  # an existing dataset
     dataset = connect(config).datasets(name=config.dataset, workspace=config.workspace)
     for name in ("system_a", "system_b"):  # as if created before systems existed
         dataset.settings.metadata[name].delete()
@@ -463,7 +463,7 @@ def test_push_to_argilla_carries_systems(config, argilla_server, session):
 
     pair = make_pair(session, "new", system_a="model-x", system_b="model-y")
     session.commit()
-    result = argilla_sync.push(config)
+    result = sync.push(config)
     assert result.pushed == 1  # only the new pair: the old record did not change
     records = records_by_external_id(argilla_server, config.dataset)
     assert records[f"pair-{pair.id}"]["metadata"]["system_a"] == "model-x"

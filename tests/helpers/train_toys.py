@@ -1,5 +1,6 @@
 """Toy preference snapshots for the training tests: separable by construction (chosen answers use
-'good' words, rejected ones 'bad' words), written in the export-snapshot layout of merge.py."""
+'good' words, rejected ones 'bad' words), written in the export-snapshot layout of
+pipeline/train/snapshots.py."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def people(sqlite_url):
 
 @pytest.fixture
 def snapshot(sqlite_url, tmp_path):
-    """A toy snapshot folder, registered as a Snapshot row as merge.py would."""
+    """A toy snapshot folder, registered as a Snapshot row as pipeline/train/snapshots.py would."""
     from db.models import Snapshot
     from db.session import session_scope
 
