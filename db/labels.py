@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import (
     AI_LABELS,
     LABELS,
@@ -146,7 +147,9 @@ def upsert_judgments(
         for row in rows
     ]
     for row in full_rows:
-        row["status"] = row["status"] or ("invalid" if row["label"] == "invalid" else "ok")
+        row["status"] = row["status"] or (
+            JudgmentStatus.INVALID if row["label"] == JudgmentStatus.INVALID else JudgmentStatus.OK
+        )
     upsert(
         session,
         Judgment.__table__,
@@ -160,8 +163,8 @@ def upsert_judgments(
             "pair_id": row["pair_id"],
             "kind": "ai",
             "actor": f"{actor}:{judge_name}",
-            "old_value": old_labels[row["pair_id"]] or "failed",
-            "new_value": row["label"] or "failed",
+            "old_value": old_labels[row["pair_id"]] or JudgmentStatus.FAILED,
+            "new_value": row["label"] or JudgmentStatus.FAILED,
             "reason": row.get("error") or "re-judged",
             "at": now,
         }

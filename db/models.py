@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from db.enums import EvaluationStatus, JobStatus, JudgmentStatus, QueueTier, values
+
 # Stable constraint names for Alembic (SQLAlchemy docs' recommended convention).
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,18 +40,11 @@ NAMING_CONVENTION = {
 }
 
 LABELS = ("A", "B", "tie")
-AI_LABELS = (*LABELS, "invalid")
-JUDGMENT_STATUSES = ("ok", "invalid", "failed")
+AI_LABELS = (*LABELS, JudgmentStatus.INVALID.value)
+JUDGMENT_STATUSES = values(JudgmentStatus)
 ROLES = ("admin", "reviewer", "viewer")
 HUMAN_SOURCES = ("app", "argilla", "import")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-
-# Queue tiers, most urgent first (lower sorts first). Tier 9: nothing the queue should show.
-TIER_SWAP_INCONSISTENT = 0
-TIER_JUDGE_DISAGREEMENT = 1
-TIER_CONTRADICTS_HUMAN = 2
-TIER_LOW_CONFIDENCE = 3
-TIER_UNJUDGED = 4
+JOB_STATUSES = values(JobStatus)
 
 
 def utcnow() -> datetime:
@@ -194,7 +189,7 @@ class Pair(Base):
     judge_disagreement: Mapped[bool] = mapped_column(Boolean, default=False)
     contradicts_human: Mapped[bool] = mapped_column(Boolean, default=False)
     min_confidence: Mapped[float | None] = mapped_column(Float)
-    queue_tier: Mapped[int] = mapped_column(Integer, default=TIER_UNJUDGED)
+    queue_tier: Mapped[int] = mapped_column(Integer, default=QueueTier.UNJUDGED)
     # A reviewer's override: the pair's final label, above any consensus or AI label.
     override_label: Mapped[str | None] = mapped_column(String(8))
     # Optimistic concurrency: bumped on every override; a stale writer is refused.
@@ -257,7 +252,7 @@ class Judgment(Base):
     swap_inconsistent: Mapped[bool | None] = mapped_column(Boolean)
     raw_output: Mapped[str | None] = mapped_column(Text)
     rationale: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="ok")
+    status: Mapped[str] = mapped_column(String(16), default=JudgmentStatus.OK)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -406,7 +401,7 @@ class TrainingJob(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # reward | ppo
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     snapshot_id: Mapped[str | None] = mapped_column(ForeignKey("snapshots.id"))
     parent_job_id: Mapped[int | None] = mapped_column(ForeignKey("training_jobs.id"))
@@ -441,7 +436,7 @@ class SyncRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[str] = mapped_column(String(8))  # push | pull | sync
-    status: Mapped[str] = mapped_column(String(16))  # running | ok | failed
+    status: Mapped[str] = mapped_column(String(16))  # a db.enums.SyncStatus
     pushed: Mapped[int] = mapped_column(Integer, default=0)
     pulled: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -471,7 +466,7 @@ class Evaluation(Base):
     prompt_source: Mapped[str] = mapped_column(String(1024))  # how the prompts were chosen
     n_prompts: Mapped[int] = mapped_column(Integer, default=0)
     decoding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running|succeeded|failed
+    status: Mapped[str] = mapped_column(String(16), default=EvaluationStatus.RUNNING)
     # The result (win rates) and the judge's alignment figures at this moment (for drift).
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     alignment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -4,8 +4,9 @@ import pytest
 from factories import judge_pair, label_pair, make_judge, make_pairs
 from sqlalchemy import select
 
+from db.enums import QueueTier
 from db.labels import normalize_label, override_pair_label, upsert_human_labels
-from db.models import TIER_CONTRADICTS_HUMAN, TIER_SWAP_INCONSISTENT, HumanLabel, LabelAudit
+from db.models import HumanLabel, LabelAudit
 from db.pair_state import refresh_pair_state
 
 
@@ -36,8 +37,8 @@ def test_queue_state_and_consensus(session):
     session.commit()
     for pair in (p0, p1, p2):
         session.refresh(pair)
-    assert p0.queue_tier == TIER_SWAP_INCONSISTENT and p0.min_confidence == 0.6
-    assert p1.queue_tier == TIER_CONTRADICTS_HUMAN and p1.human_consensus == "B"
+    assert p0.queue_tier == QueueTier.SWAP_INCONSISTENT and p0.min_confidence == 0.6
+    assert p1.queue_tier == QueueTier.CONTRADICTS_HUMAN and p1.human_consensus == "B"
     assert p2.human_label_count == 2 and p2.human_consensus is None
 
 

@@ -10,13 +10,9 @@ from typing import Any
 
 import argilla as rg
 
+from db.enums import JudgmentStatus, QueueTier
 from db.models import (
     LABELS,
-    TIER_CONTRADICTS_HUMAN,
-    TIER_JUDGE_DISAGREEMENT,
-    TIER_LOW_CONFIDENCE,
-    TIER_SWAP_INCONSISTENT,
-    TIER_UNJUDGED,
     Judgment,
     Pair,
 )
@@ -25,11 +21,11 @@ QUESTION = "preference"
 NOTE_QUESTION = "note"
 RECORD_PREFIX = "pair-"
 QUEUE_REASONS = {
-    TIER_SWAP_INCONSISTENT: "swap_inconsistent",
-    TIER_JUDGE_DISAGREEMENT: "judge_disagreement",
-    TIER_CONTRADICTS_HUMAN: "contradicts_human",
-    TIER_LOW_CONFIDENCE: "low_confidence",
-    TIER_UNJUDGED: "unjudged",
+    QueueTier.SWAP_INCONSISTENT: "swap_inconsistent",
+    QueueTier.JUDGE_DISAGREEMENT: "judge_disagreement",
+    QueueTier.CONTRADICTS_HUMAN: "contradicts_human",
+    QueueTier.LOW_CONFIDENCE: "low_confidence",
+    QueueTier.UNJUDGED: "unjudged",
 }
 REVIEWED = "reviewed"  # enough human labels, or overridden: no longer in the review queue
 
@@ -109,7 +105,7 @@ def record_content(
         metadata["swap_inconsistent"] = "yes" if judgment.swap_inconsistent else "no"
         if judgment.confidence is not None:
             metadata["confidence"] = float(judgment.confidence)
-        if judgment.status == "ok" and judgment.label in LABELS:
+        if judgment.status == JudgmentStatus.OK and judgment.label in LABELS:
             score = judgment.confidence
             suggestion = {
                 "value": judgment.label,

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from db.enums import ACTIVE_JOB_STATUSES, JobStatus
 from pipeline.commands.common import user_errors
 from pipeline.errors import UserError
 
@@ -67,9 +68,9 @@ def _follow(job_id: int) -> int:
                     chunk = handle.read()
                     offset += len(chunk)
                 typer.echo(chunk.decode("utf-8", errors="replace"), nl=False)
-            if status not in ("queued", "running"):
+            if status not in ACTIVE_JOB_STATUSES:
                 typer.echo(f"job {job_id}: {status}")
-                return 0 if status == "succeeded" else 1
+                return 0 if status == JobStatus.SUCCEEDED else 1
             time.sleep(1.0)
     except KeyboardInterrupt:
         typer.echo(f"\ndetached; job {job_id} goes on (rlaif jobs cancel {job_id} stops it)")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.enums import EvaluationStatus, JudgmentStatus
 from db.labels import upsert_judgments
 from db.models import Evaluation, JudgeVersion, Pair, Response, utcnow
 from db.session import session_scope
@@ -222,7 +223,7 @@ def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, in
     from pipeline.judging.runner import label_pairs
 
     report = label_pairs(judge, url=url, source=pair_source, progress=False)
-    if report.counts["failed"]:
+    if report.counts[JudgmentStatus.FAILED]:
         raise UserError(
             f"the judge failed on {report.counts['failed']} pairs; "
             f"`rlaif label --source {pair_source}` retries them"
@@ -285,7 +286,7 @@ def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int
         session.flush()
         summary = evaluation_summary(session, evaluation)
         evaluation.result = {k: v for k, v in summary.items() if k != "judge_alignment"}
-        evaluation.status, evaluation.ended_at = "succeeded", utcnow()
+        evaluation.status, evaluation.ended_at = EvaluationStatus.SUCCEEDED, utcnow()
     return summary
 
 
@@ -338,7 +339,7 @@ def run_evaluation(
     except BaseException as error:  # recorded, never left "running"
         with session_scope(url) as session:
             failed = session.get(Evaluation, evaluation_id)
-            failed.status, failed.ended_at = "failed", utcnow()
+            failed.status, failed.ended_at = EvaluationStatus.FAILED, utcnow()
             failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
         raise
     return {**summary, "seconds": {k: round(v, 3) for k, v in seconds.items()}}

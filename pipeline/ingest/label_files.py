@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.labels import (
     get_or_create_judge_version,
     normalize_label,
@@ -142,7 +143,7 @@ def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> Non
     rows = {}
     for (raw, values), pair_id in zip(batch, pair_ids, strict=True):
         rows[pair_id] = _ai_row(path, raw, values, pair_id)  # a later line for a pair wins
-        stats.invalid += rows[pair_id]["label"] == "invalid"
+        stats.invalid += rows[pair_id]["label"] == JudgmentStatus.INVALID
     stats.changed += len(rows)
     upsert_judgments(session, judge_version_id=judge_id, rows=list(rows.values()), actor="import")
 
@@ -183,8 +184,8 @@ def _ai_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> di
     if label is None:
         return {
             **row,
-            "label": "invalid",
-            "status": "invalid",
+            "label": JudgmentStatus.INVALID.value,
+            "status": JudgmentStatus.INVALID,
             "raw_output": row["raw_output"] or original or "",
         }
     p_a = None

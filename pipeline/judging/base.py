@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from db.enums import JudgmentStatus
+
 
 @dataclass(frozen=True)
 class PairInput:
@@ -56,7 +58,7 @@ def combine_orders(p_a_ab: float, p_a_ba: float, tie_band: float = 0.0) -> dict[
         "p_a_ab": p_a_ab,
         "p_a_ba": p_a_ba,
         "swap_inconsistent": (p_a_ab > 0.5) != (p_a_ba > 0.5),
-        "status": "ok",
+        "status": JudgmentStatus.OK,
     }
 
 
@@ -71,7 +73,7 @@ def failed_row(pair_id: int, error: str, raw_output: str | None = None) -> dict[
     return {
         "pair_id": pair_id,
         "label": None,
-        "status": "failed",
+        "status": JudgmentStatus.FAILED,
         "error": error[:2000],
         "raw_output": raw_output,
     }

@@ -23,14 +23,10 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
+from db.enums import QueueTier
 from db.labels import REQUIRED_LABELS_KEY, get_setting, set_setting, upsert_human_label
 from db.models import (
     LABELS,
-    TIER_CONTRADICTS_HUMAN,
-    TIER_JUDGE_DISAGREEMENT,
-    TIER_LOW_CONFIDENCE,
-    TIER_SWAP_INCONSISTENT,
-    TIER_UNJUDGED,
     AuditSampleItem,
     HumanLabel,
     JudgeVersion,
@@ -50,11 +46,11 @@ COUNT_CAP = 10_000  # counts above this show as "10,000+": an exact count at 1 M
 CLAIM_CANDIDATES, CLAIM_ROUNDS = 5, 4  # pairs tried per queue read; reads before giving up
 
 TIER_REASONS = {
-    TIER_SWAP_INCONSISTENT: "swap-inconsistent: the judge changed its answer with the order",
-    TIER_JUDGE_DISAGREEMENT: "judge versions disagree",
-    TIER_CONTRADICTS_HUMAN: "the AI label contradicts another reviewer",
-    TIER_LOW_CONFIDENCE: "low judge confidence",
-    TIER_UNJUDGED: "no AI judgment yet",
+    QueueTier.SWAP_INCONSISTENT: "swap-inconsistent: the judge changed its answer with the order",
+    QueueTier.JUDGE_DISAGREEMENT: "judge versions disagree",
+    QueueTier.CONTRADICTS_HUMAN: "the AI label contradicts another reviewer",
+    QueueTier.LOW_CONFIDENCE: "low judge confidence",
+    QueueTier.UNJUDGED: "no AI judgment yet",
 }
 
 
@@ -211,14 +207,14 @@ def queue_pair_ids(
     threshold = auto_accept_threshold(session)
     now = utcnow()
     found: list[int] = []
-    for tier in range(TIER_SWAP_INCONSISTENT, TIER_UNJUDGED + 1):
+    for tier in QueueTier:
         candidates: list[tuple[bool, float, int, int]] = []
         want = limit - len(found) + len(exclude)
         for count in range(k):
             base = select(Pair.id, Pair.min_confidence).where(
                 Pair.human_label_count == count, Pair.queue_tier == tier
             )
-            if tier == TIER_LOW_CONFIDENCE and threshold is not None:
+            if tier == QueueTier.LOW_CONFIDENCE and threshold is not None:
                 base = base.where(Pair.min_confidence < threshold)
             base = _not_seen_by(_filtered(base, filters), username, count)
             base = base.where(claims.held_by_others(username, now) < k - count)
@@ -248,7 +244,7 @@ def queue_size(session: Session, *, username: str, filters: QueueFilters = Queue
         query = select(Pair.id).where(Pair.human_label_count == count)
         if threshold is not None:
             query = query.where(
-                (Pair.queue_tier != TIER_LOW_CONFIDENCE) | (Pair.min_confidence < threshold)
+                (Pair.queue_tier != QueueTier.LOW_CONFIDENCE) | (Pair.min_confidence < threshold)
             )
         query = _not_seen_by(_filtered(query, filters), username, count)
         capped = query.limit(COUNT_CAP + 1 - total).subquery()

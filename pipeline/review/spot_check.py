@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import AuditSample, AuditSampleItem, JudgeVersion, Judgment, Pair
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
@@ -27,8 +28,8 @@ NO_CONFIDENCE = len(BIN_EDGES) + 1  # invalid / failed / no confidence: a stratu
 MAX_SAMPLE = 100_000
 
 
-def stratum_of(confidence: float | None, status: str = "ok") -> int:
-    if status != "ok" or confidence is None:
+def stratum_of(confidence: float | None, status: str = JudgmentStatus.OK) -> int:
+    if status != JudgmentStatus.OK or confidence is None:
         return NO_CONFIDENCE
     return sum(confidence >= edge for edge in BIN_EDGES)
 

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from db.enums import ACTIVE_JOB_STATUSES, JobStatus
 from db.models import JobMetric, Snapshot, TrainingJob, utcnow
 from db.session import database_url, rlaif_home, session_scope
 from pipeline.auth import users as auth
@@ -41,7 +42,7 @@ MODULES = {
     "ppo": "pipeline.train.ppo",
     "evaluate": "pipeline.evaluation.evaluate_job",
 }
-ACTIVE = ("queued", "running")
+ACTIVE = ACTIVE_JOB_STATUSES
 LOG_TAIL_CHARS = 4000
 
 
@@ -127,7 +128,7 @@ def start_job(
     with session_scope(url) as session:
         created_by = _acting_name(session, user, operator)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        job = TrainingJob(kind=kind, status="queued", config=config, created_by=created_by)
+        job = TrainingJob(kind=kind, status=JobStatus.QUEUED, config=config, created_by=created_by)
         job.snapshot_id = _snapshot_id(session, config.get("snapshot"))
         # The lineage link: a PPO run -> its reward model's run; an evaluation -> its policy's.
         job.parent_job_id = _parent_job(session, config.get("reward_model")) or config.get(
@@ -216,7 +217,7 @@ def cancel_job(
             raise UserError(f"no training job {job_id}")
         if job.status not in ACTIVE:
             raise UserError(f"job {job_id} is already {job.status}")
-        job.status, job.ended_at, job.error = "cancelled", utcnow(), f"cancelled by {actor}"
+        job.status, job.ended_at, job.error = JobStatus.CANCELLED, utcnow(), f"cancelled by {actor}"
         pid = job.pid
     if pid and _group_alive(pid):
         os.killpg(pid, signal.SIGTERM)
@@ -225,15 +226,15 @@ def cancel_job(
             time.sleep(0.1)
         if _group_alive(pid):
             os.killpg(pid, signal.SIGKILL)
-    return "cancelled"
+    return JobStatus.CANCELLED
 
 
 def reconcile(session: Session) -> None:
     """A 'running' job whose process group is gone (machine restart, kill -9) is failed.
     Jobs run on the host that started them, where this check is meaningful."""
-    for job in session.scalars(select(TrainingJob).where(TrainingJob.status == "running")):
+    for job in session.scalars(select(TrainingJob).where(TrainingJob.status == JobStatus.RUNNING)):
         if not _group_alive(job.pid):
-            job.status, job.ended_at = "failed", utcnow()
+            job.status, job.ended_at = JobStatus.FAILED, utcnow()
             job.error = "the job's process disappeared\n" + log_tail(job.log_path)
 
 
@@ -337,17 +338,17 @@ def accelerate_command(
 def _finish(job_id: int, returncode: int) -> None:
     with session_scope() as session:
         job = session.get(TrainingJob, job_id)
-        if job is None or job.status != "running":
+        if job is None or job.status != JobStatus.RUNNING:
             return  # cancelled meanwhile: keep that
         result_path = Path(job.output_dir or "") / "result.json"
         if returncode == 0 and result_path.is_file():
             result = json.loads(result_path.read_text())
-            job.status = "succeeded"
+            job.status = JobStatus.SUCCEEDED
             job.artifacts = result.get("artifacts", {})
             job.final_metrics = result.get("metrics", {})
         else:
             why = f"exit code {returncode}" if returncode else "no result.json written"
-            job.status, job.error = "failed", f"{why}\n{log_tail(job.log_path)}"
+            job.status, job.error = JobStatus.FAILED, f"{why}\n{log_tail(job.log_path)}"
         job.ended_at = utcnow()
 
 
@@ -355,8 +356,8 @@ def supervise(job_id: int) -> int:
     with session_scope() as session:
         claimed = session.execute(
             update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
-            .values(status="running", started_at=utcnow(), pid=os.getpgrp())
+            .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.QUEUED)
+            .values(status=JobStatus.RUNNING, started_at=utcnow(), pid=os.getpgrp())
         ).rowcount
         job = session.get(TrainingJob, job_id)
         kind, log_path = job.kind, job.log_path
@@ -405,7 +406,7 @@ def trained_reward_models(session: Session) -> list[tuple[str, str]]:
     """(model folder, label) of the reward models that finished."""
     rows = session.scalars(
         select(TrainingJob)
-        .where(TrainingJob.kind == "reward", TrainingJob.status == "succeeded")
+        .where(TrainingJob.kind == "reward", TrainingJob.status == JobStatus.SUCCEEDED)
         .order_by(TrainingJob.id.desc())
     )
     out = []

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from db.enums import JudgmentStatus
 from pipeline.judging.backends import hf_common, hf_forward
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders
 from pipeline.judging.config import JudgeConfig
@@ -168,7 +169,7 @@ class HfLogprobJudge:
                 {"label_mass_ab": round(mass_ab, 6), "label_mass_ba": round(mass_ba, 6)}
             )
             if min(mass_ab, mass_ba) < self.config.min_label_mass:
-                row.update(label="invalid", status="invalid")
+                row.update(label=JudgmentStatus.INVALID.value, status=JudgmentStatus.INVALID)
             if rationales:
                 first, second = rationales[2 * i], rationales[2 * i + 1]
                 row["rationale"] = f"[A shown first] {first}\n\n[B shown first] {second}"

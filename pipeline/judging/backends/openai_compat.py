@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import openai
 
+from db.enums import JudgmentStatus
 from pipeline.errors import UserError
 from pipeline.judging import chat_render
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders, failed_row, parse_label
@@ -252,8 +253,8 @@ class OpenAICompatJudge:
         if p_ab is None or p_ba_first is None:
             return {
                 "pair_id": pair.pair_id,
-                "label": "invalid",
-                "status": "invalid",
+                "label": JudgmentStatus.INVALID.value,
+                "status": JudgmentStatus.INVALID,
                 "raw_output": raw,
                 "error": "no label in the answer",
             }
