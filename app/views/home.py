@@ -10,7 +10,7 @@ from app.render import inline_text
 from db.enums import SyncStatus
 from db.session import session_scope
 from pipeline.review.overview import overview
-from pipeline.review.queue import COUNT_CAP
+from pipeline.review.types import COUNT_CAP
 
 user = require_user()
 

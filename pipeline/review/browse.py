@@ -19,7 +19,8 @@ from db.labels import OverrideResult, override_pair_label
 from db.models import LABELS, HumanLabel, JudgeVersion, Judgment, LabelAudit, Pair, Prompt, Response
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
-from pipeline.review.queue import COUNT_CAP, PairView, load_pairs
+from pipeline.review.reads import load_pairs
+from pipeline.review.types import COUNT_CAP, PairView
 
 # name -> ORDER BY; "queue" follows ix_pairs_queue, "newest"/"oldest" the primary key.
 SORTS: dict[str, tuple] = {
