@@ -278,7 +278,7 @@ def test_held_out_prompts_and_lineage(db_url, tiny_lm, tmp_path, session, cli, j
     assert evaluation.audit_sample_id is None  # a tie by construction: nothing to spot-check
     assert evaluation.alignment["human_pairs"] == 0
     # The run's lineage lines name the evaluation.
-    from pipeline.train.jobs import lineage
+    from pipeline.train.runs import lineage
 
     assert any(line.startswith(f"evaluation {evaluation.id}:") for line in lineage(session, job))
     # The baseline defaults to the run's base policy.

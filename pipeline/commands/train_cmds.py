@@ -136,7 +136,7 @@ def train_ppo(
 
 
 def _job_dict(session, job, with_details: bool = False) -> dict[str, Any]:
-    from pipeline.train import jobs
+    from pipeline.train import jobs, runs
 
     data = {
         "id": job.id,
@@ -155,11 +155,11 @@ def _job_dict(session, job, with_details: bool = False) -> dict[str, Any]:
     }
     if with_details:
         latest: dict[str, tuple[int, float]] = {}
-        for step, name, value in jobs.metric_rows(session, job.id):
+        for step, name, value in runs.metric_rows(session, job.id):
             latest[name] = (step, value)
         data["config"] = job.config
         data["latest_metrics"] = {k: {"step": s, "value": v} for k, (s, v) in latest.items()}
-        data["lineage"] = jobs.lineage(session, job)
+        data["lineage"] = runs.lineage(session, job)
         data["error"] = job.error
         config_path = str(Path(job.log_path).parent / "config.yaml") if job.log_path else ""
         data["accelerate_command"] = jobs.accelerate_command(job.kind, config_path)
@@ -174,10 +174,10 @@ def jobs_list(
     """Training jobs, newest first."""
     with user_errors():
         from db.session import session_scope
-        from pipeline.train import jobs
+        from pipeline.train import runs
 
         with session_scope() as session:
-            rows = [_job_dict(session, job) for job in jobs.list_jobs(session, limit)]
+            rows = [_job_dict(session, job) for job in runs.list_jobs(session, limit)]
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
