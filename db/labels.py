@@ -25,7 +25,6 @@ from db.models import (
     Judgment,
     LabelAudit,
     Pair,
-    Setting,
     utcnow,
 )
 from db.pair_state import lock_pairs, refresh_pair_state
@@ -360,6 +359,16 @@ def override_pair_label(
         refresh_pair_state(session, [pair_id], locked=True)
         session.refresh(pair)
         return OverrideResult(True, f"Label set to {label}.", pair.version)
+    return _refused_override(
+        session, pair, actor=actor, label=label, reason=reason, expected_version=expected_version
+    )
+
+
+def _refused_override(
+    session: Session, pair: Pair, *, actor: str, label: str, reason: str, expected_version: int
+) -> OverrideResult:
+    """The stale writer's answer: who changed the pair meanwhile; their attempt is logged."""
+    pair_id = pair.id
     session.refresh(pair)
     last = session.scalar(
         select(LabelAudit)
@@ -384,21 +393,3 @@ def override_pair_label(
         "Your attempt is in the history; reload the pair and decide again.",
         pair.version,
     )
-
-
-# --- settings -------------------------------------------------------------------------------
-
-REQUIRED_LABELS_KEY = "human_labels_required_per_pair"
-
-
-def get_setting(session: Session, key: str, default: str) -> str:
-    row = session.get(Setting, key)
-    return row.value if row else default
-
-
-def set_setting(session: Session, key: str, value: str) -> None:
-    row = session.get(Setting, key)
-    if row:
-        row.value = value
-    else:
-        session.add(Setting(key=key, value=value))

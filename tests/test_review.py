@@ -8,13 +8,13 @@ import pytest
 from factories import judge_pair, label_pair, make_judge, make_pair
 from sqlalchemy import func, select
 
-from db.labels import REQUIRED_LABELS_KEY, set_setting
+from db.app_settings import set_setting
 from db.models import AuditSampleItem, HumanLabel, LabelAudit, QueueClaim
 from db.session import get_sessionmaker
 from pipeline.auth import users as auth
 from pipeline.errors import UserError
 from pipeline.review import browse, queue, spot_check
-from pipeline.review.types import SKIP_KIND, QueueFilters
+from pipeline.review.types import REQUIRED_LABELS_KEY, SKIP_KIND, QueueFilters
 
 
 def _user(session, name: str, role: str) -> auth.AuthUser:

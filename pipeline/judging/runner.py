@@ -246,8 +246,6 @@ def score_responses(
     """Store a direct score per response (ResponseScore), resumable like label_pairs."""
     from tqdm import tqdm
 
-    from pipeline.judging.backends.direct import score_rows
-
     identity = scorer.identity
     if name:
         identity = JudgeIdentity(**{**identity.__dict__, "name": name})
@@ -262,37 +260,37 @@ def score_responses(
     )
     try:
         for ids in chunked(todo, chunk_size):
-            with session_scope(url) as session:
-                rows = session.execute(
-                    select(Response.id, Response.text, Response.prompt_id).where(
-                        Response.id.in_(ids)
-                    )
-                ).all()
-                prompts = dict(
-                    session.execute(
-                        select(Prompt.id, Prompt.text).where(
-                            Prompt.id.in_({r.prompt_id for r in rows})
-                        )
-                    ).all()
-                )
-            scores = scorer.score_detailed(
-                [prompts[r.prompt_id] for r in rows], [r.text for r in rows]
-            )
-            values = [
-                {**row, "judge_version_id": version_id}
-                for row in score_rows(scores, [r.id for r in rows])
-            ]
-            with session_scope(url) as session:
-                upsert(
-                    session,
-                    ResponseScore.__table__,
-                    values,
-                    keys=("response_id", "judge_version_id"),
-                    update=("score", "expected_rating", "digit_probs"),
-                )
-            report.counts[JudgmentStatus.OK] += len(values)
+            report.counts[JudgmentStatus.OK] += _score_chunk(scorer, url, ids, version_id)
             bar.update(len(ids))
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _score_chunk(scorer: Any, url: str | None, ids: Sequence[int], version_id: int) -> int:
+    """Score the responses `ids` and store them in one transaction; returns how many."""
+    from pipeline.judging.backends.direct import score_rows
+
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Response.id, Response.text, Response.prompt_id).where(Response.id.in_(ids))
+        ).all()
+        prompts = dict(
+            session.execute(
+                select(Prompt.id, Prompt.text).where(Prompt.id.in_({r.prompt_id for r in rows}))
+            ).all()
+        )
+    scores = scorer.score_detailed([prompts[r.prompt_id] for r in rows], [r.text for r in rows])
+    values = [
+        {**row, "judge_version_id": version_id} for row in score_rows(scores, [r.id for r in rows])
+    ]
+    with session_scope(url) as session:
+        upsert(
+            session,
+            ResponseScore.__table__,
+            values,
+            keys=("response_id", "judge_version_id"),
+            update=("score", "expected_rating", "digit_probs"),
+        )
+    return len(values)

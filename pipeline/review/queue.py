@@ -21,8 +21,9 @@ from collections.abc import Collection
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
+from db.app_settings import get_setting, set_setting
 from db.enums import QueueTier
-from db.labels import REQUIRED_LABELS_KEY, get_setting, set_setting, upsert_human_label
+from db.labels import upsert_human_label
 from db.models import (
     LABELS,
     AuditSampleItem,
@@ -40,6 +41,7 @@ from pipeline.review.types import (
     AUTO_ACCEPT_KEY,
     COUNT_CAP,
     MAX_REQUIRED_LABELS,
+    REQUIRED_LABELS_KEY,
     SKIP_KIND,
     PairView,
     QueueFilters,

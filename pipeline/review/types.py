@@ -8,6 +8,8 @@ from typing import Any
 
 from db.enums import JudgmentStatus, QueueTier
 
+# Keys of the queue's settings (db/app_settings.py).
+REQUIRED_LABELS_KEY = "human_labels_required_per_pair"
 AUTO_ACCEPT_KEY = "auto_accept_confidence"
 SKIP_KIND = "skip"  # a LabelAudit row: the reviewer passed on this pair (their note as reason)
 MAX_REQUIRED_LABELS = 10
