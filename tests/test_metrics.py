@@ -7,6 +7,7 @@ import json
 import pytest
 from factories import judge_pair, label_pair, make_judge, make_pairs
 
+from db.label_rows import JudgmentRow
 from db.labels import override_pair_label, upsert_judgments
 from db.session import session_scope
 from pipeline.evaluation.agreement import cohen_kappa, compute_metrics
@@ -56,7 +57,7 @@ def build_example(url: str) -> None:
         upsert_judgments(
             s,
             judge_version_id=j1.id,
-            rows=[{"pair_id": p[8].id, "label": None, "status": "failed", "error": "timeout"}],
+            rows=[JudgmentRow(p[8].id, label=None, status="failed", error="timeout")],
         )
         judge_pair(s, j2, p[9], "A")
         for i, label in ((11, "B"), (12, "tie")):

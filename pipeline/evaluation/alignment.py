@@ -39,9 +39,26 @@ from pipeline.evaluation.agreement import (
     resolve_judges,
     with_length_bias,
 )
-from pipeline.evaluation.ppi import ppi_preferred_a
+from pipeline.evaluation.ppi import PpiEstimate, ppi_preferred_a
 
 # --- reliability diagram --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    bin_lower: float
+    bin_upper: float
+    n: int
+    mean_confidence: float
+    agreement: float
+    gap: float  # agreement - mean confidence: > 0 is under-confident
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    bins: list[ReliabilityBin]
+    ece: float | None  # None with no compared pair
+    n: int
 
 
 def _compared(rows: Sequence[ReferenceRow]) -> list[ReferenceRow]:
@@ -49,7 +66,7 @@ def _compared(rows: Sequence[ReferenceRow]) -> list[ReferenceRow]:
     return [r for r in rows if r.fine_bin is not None and classify(r.status, r.label) == "valid"]
 
 
-def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> dict[str, Any]:
+def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> Reliability:
     """Reliability diagram rows and ECE from one judge's detailed reference rows."""
     if bins <= 0 or FINE_BINS % bins:
         raise ValueError(f"bins must divide {FINE_BINS}")
@@ -69,16 +86,16 @@ def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> dict[str,
         mean_conf, agreement = conf_sum[b] / n[b], agree[b] / n[b]
         ece += n[b] / total * abs(agreement - mean_conf)
         rows.append(
-            {
-                "bin_lower": b / bins,
-                "bin_upper": (b + 1) / bins,
-                "n": n[b],
-                "mean_confidence": mean_conf,
-                "agreement": agreement,
-                "gap": agreement - mean_conf,
-            }
+            ReliabilityBin(
+                bin_lower=b / bins,
+                bin_upper=(b + 1) / bins,
+                n=n[b],
+                mean_confidence=mean_conf,
+                agreement=agreement,
+                gap=agreement - mean_conf,
+            )
         )
-    return {"bins": rows, "ece": ece if total else None, "n": total}
+    return Reliability(bins=rows, ece=ece if total else None, n=total)
 
 
 # --- auto-accept threshold curve ------------------------------------------------------------
@@ -92,7 +109,17 @@ def thresholds_for(step: float) -> list[float]:
     return [k / FINE_BINS for k in range(0, FINE_BINS + 1, step_bins)]
 
 
-def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ThresholdPoint:
+    threshold: float
+    auto_accepted: int
+    to_review: int
+    review_share: float | None
+    compared_accepted: int  # auto-accepted pairs with a human reference
+    agreement_accepted: float | None
+
+
+def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> list[ThresholdPoint]:
     """Per threshold t (pool.band_edges): agreement of the auto-accepted AI labels with the
     humans, and the share of the judge's judged pairs that would go to human review."""
     judged = sum(group.n for group in pool.groups)
@@ -111,14 +138,14 @@ def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> lis
         accepted = sum(pool.accepted_in_band[i:])
         k = round(threshold * FINE_BINS)
         curve.append(
-            {
-                "threshold": threshold,
-                "auto_accepted": accepted,
-                "to_review": judged - accepted,
-                "review_share": (judged - accepted) / judged if judged else None,
-                "compared_accepted": compared_at[k],
-                "agreement_accepted": agree_at[k] / compared_at[k] if compared_at[k] else None,
-            }
+            ThresholdPoint(
+                threshold=threshold,
+                auto_accepted=accepted,
+                to_review=judged - accepted,
+                review_share=(judged - accepted) / judged if judged else None,
+                compared_accepted=compared_at[k],
+                agreement_accepted=agree_at[k] / compared_at[k] if compared_at[k] else None,
+            )
         )
     return curve
 
@@ -181,7 +208,20 @@ def across_versions(
 # --- position bias --------------------------------------------------------------------------
 
 
-def position_bias(pool: q.PoolScan) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PositionBias:
+    judged_both_orders: int
+    swap_inconsistent: int
+    swap_inconsistency_rate: float | None
+    # P(pick A | A shown first) and P(pick A | A shown second); equal for an unbiased judge.
+    pick_a_when_first: float | None
+    pick_a_when_second: float | None
+    position_bias: float | None
+    # Share of decisions that went to whichever response was shown first.
+    first_slot_rate: float | None
+
+
+def position_bias(pool: q.PoolScan) -> PositionBias:
     """Swap-inconsistency rate and how often the judge picks A in each presentation order."""
     both = pool.both_orders
 
@@ -189,21 +229,17 @@ def position_bias(pool: q.PoolScan) -> dict[str, Any]:
         return count / both if both else None
 
     first, second = share(pool.picks_a_first), share(pool.picks_a_second)
-    return {
-        "judged_both_orders": both,
-        "swap_inconsistent": pool.swap_inconsistent,
-        "swap_inconsistency_rate": (
+    return PositionBias(
+        judged_both_orders=both,
+        swap_inconsistent=pool.swap_inconsistent,
+        swap_inconsistency_rate=(
             pool.swap_inconsistent / pool.swap_known if pool.swap_known else None
         ),
-        # P(pick A | A shown first) and P(pick A | A shown second); equal for an unbiased judge.
-        "pick_a_when_first": first,
-        "pick_a_when_second": second,
-        "position_bias": first - second if both else None,
-        # Share of decisions that went to whichever response was shown first.
-        "first_slot_rate": (pool.picks_a_first + pool.picks_b_second) / (2 * both)
-        if both
-        else None,
-    }
+        pick_a_when_first=first,
+        pick_a_when_second=second,
+        position_bias=first - second if both else None,
+        first_slot_rate=(pool.picks_a_first + pool.picks_b_second) / (2 * both) if both else None,
+    )
 
 
 def audit_samples(session: Session) -> list[dict[str, Any]]:
@@ -232,11 +268,11 @@ def default_sample_id(samples: Sequence[dict[str, Any]], judge_version_id: int) 
 class JudgeAlignment:
     judge: str
     judge_version_id: int
-    metrics: dict[str, Any]
-    reliability: dict[str, Any]
-    thresholds: list[dict[str, Any]]
-    bias: dict[str, Any]
-    ppi: dict[str, Any]
+    metrics: dict[str, Any]  # one row of `rlaif metrics` (agreement.metrics_from)
+    reliability: Reliability
+    thresholds: list[ThresholdPoint]
+    bias: PositionBias
+    ppi: PpiEstimate
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.enums import EvaluationStatus, JudgmentStatus
+from db.label_rows import JudgmentRow
 from db.labels import upsert_judgments
 from db.models import Evaluation, JudgeVersion, Pair, Response, utcnow
 from db.session import session_scope
@@ -149,17 +150,17 @@ def _record_ties(session: Session, judge_version_id: int, pair_source: str) -> i
         )
     )
     rows = [
-        {
-            "pair_id": pid,
-            "label": "tie",
-            "p_a": 0.5,
-            "confidence": 1.0,
-            "p_a_ab": 0.5,
-            "p_a_ba": 0.5,
-            "swap_inconsistent": False,
-            "raw_output": TIE_NOTE,
-            "status": "ok",
-        }
+        JudgmentRow(
+            pair_id=pid,
+            label="tie",
+            p_a=0.5,
+            confidence=1.0,
+            p_a_ab=0.5,
+            p_a_ba=0.5,
+            swap_inconsistent=False,
+            raw_output=TIE_NOTE,
+            status=JudgmentStatus.OK,
+        )
         for pid in ids
     ]
     upsert_judgments(session, judge_version_id=judge_version_id, rows=rows, actor="evaluation")

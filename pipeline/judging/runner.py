@@ -199,7 +199,7 @@ def label_pairs(
             with session_scope(url) as session:  # one commit per chunk
                 upsert_judgments(session, judge_version_id=version_id, rows=rows)
             for row in rows:
-                report.counts[row.get("status") or JudgmentStatus.OK] += 1
+                report.counts[row.status or JudgmentStatus.OK] += 1
             bar.update(len(ids))
             bar.set_postfix(
                 failed=report.counts[JudgmentStatus.FAILED],
