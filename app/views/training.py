@@ -13,6 +13,7 @@ import streamlit as st
 from app.evaluation_panel import evaluation_panel
 from app.guard import require_user
 from app.render import inline_text
+from db.enums import ACTIVE_JOB_STATUSES
 from db.models import TrainingJob
 from db.session import session_scope
 from pipeline.errors import UserError
@@ -228,7 +229,7 @@ def progress(job_id: int, shown: tuple[tuple[int, str], ...]) -> None:
     c[1].metric("Step", step)
     if final.get("heldout_accuracy") is not None:
         c[2].metric("Held-out accuracy", f"{final['heldout_accuracy']:.3f}")
-    if is_admin and status in jobs.ACTIVE and c[3].button("Cancel", key="train_cancel"):
+    if is_admin and status in ACTIVE_JOB_STATUSES and c[3].button("Cancel", key="train_cancel"):
         try:
             jobs.cancel_job(job_id, user=user)
             st.rerun()

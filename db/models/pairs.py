@@ -5,19 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    select,
-)
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.enums import QueueTier
@@ -39,7 +27,7 @@ def _length_diff(context) -> int | None:
     table = Response.__table__
     lengths = dict(
         context.connection.execute(
-            select(table.c.id, table.c.text_length).where(table.c.id.in_(ids))
+            sa.select(table.c.id, table.c.text_length).where(table.c.id.in_(ids))
         ).all()
     )
     a, b = lengths.get(ids[0]), lengths.get(ids[1])
@@ -50,73 +38,73 @@ class Prompt(Base):
     __tablename__ = "prompts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
-    text_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    text: Mapped[str] = mapped_column(sa.Text)
+    text_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
 class Response(Base):
     __tablename__ = "responses"
     __table_args__ = (
-        UniqueConstraint("prompt_id", "text_hash"),
+        sa.UniqueConstraint("prompt_id", "text_hash"),
         # Covering: length statistics read lengths without touching the (long) texts.
-        Index("ix_responses_length", "id", "text_length"),
+        sa.Index("ix_responses_length", "id", "text_length"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
-    text_hash: Mapped[str] = mapped_column(String(64))
+    prompt_id: Mapped[int] = mapped_column(sa.ForeignKey("prompts.id"), index=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    text_hash: Mapped[str] = mapped_column(sa.String(64))
     # Characters, filled on insert: length statistics (the judge's length bias, the
     # length-controlled win rate) read this instead of every response's text.
-    text_length: Mapped[int | None] = mapped_column(Integer, default=_text_length)
+    text_length: Mapped[int | None] = mapped_column(sa.Integer, default=_text_length)
     # Set for generated responses: which policy sampled it, and how.
-    policy_id: Mapped[str | None] = mapped_column(String(512))
+    policy_id: Mapped[str | None] = mapped_column(sa.String(512))
     generation_params: Mapped[dict[str, Any] | None]
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
 class Pair(Base):
     __tablename__ = "pairs"
     __table_args__ = (
         # The review queue: "no human label yet" first, then tier, then lowest confidence.
-        Index("ix_pairs_queue", "human_label_count", "queue_tier", "min_confidence"),
-        Index("ix_pairs_source_created", "source", "id"),
+        sa.Index("ix_pairs_queue", "human_label_count", "queue_tier", "min_confidence"),
+        sa.Index("ix_pairs_source_created", "source", "id"),
         # Win rates group by the ordered system pair; browse filters by either slot.
-        Index("ix_pairs_systems", "system_a", "system_b"),
-        Index("ix_pairs_system_b", "system_b"),
+        sa.Index("ix_pairs_systems", "system_a", "system_b"),
+        sa.Index("ix_pairs_system_b", "system_b"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(256), unique=True)
-    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"), index=True)
-    response_a_id: Mapped[int] = mapped_column(ForeignKey("responses.id"))
-    response_b_id: Mapped[int] = mapped_column(ForeignKey("responses.id"))
-    source: Mapped[str] = mapped_column(String(128), default="default")
+    external_id: Mapped[str] = mapped_column(sa.String(256), unique=True)
+    prompt_id: Mapped[int] = mapped_column(sa.ForeignKey("prompts.id"), index=True)
+    response_a_id: Mapped[int] = mapped_column(sa.ForeignKey("responses.id"))
+    response_b_id: Mapped[int] = mapped_column(sa.ForeignKey("responses.id"))
+    source: Mapped[str] = mapped_column(sa.String(128), default="default")
     # Which system (model, policy) wrote each response; optional. Win rates use pairs with both.
-    system_a: Mapped[str | None] = mapped_column(String(SYSTEM_MAX_LENGTH))
-    system_b: Mapped[str | None] = mapped_column(String(SYSTEM_MAX_LENGTH))
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    system_a: Mapped[str | None] = mapped_column(sa.String(SYSTEM_MAX_LENGTH))
+    system_b: Mapped[str | None] = mapped_column(sa.String(SYSTEM_MAX_LENGTH))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
     # sha256 of prompt + both responses + metadata: re-import with other content is an error.
-    content_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     # Characters of response A minus those of B (NULL when a length is unknown): the length
     # statistics (win rates, the judge's length bias) read it here instead of joining the
     # responses twice per pair. Written at insert; responses are never edited.
-    length_diff: Mapped[int | None] = mapped_column(Integer, default=_length_diff)
+    length_diff: Mapped[int | None] = mapped_column(sa.Integer, default=_length_diff)
 
     # Denormalised state, recomputed by db.pair_state.refresh_pair_state after every label write.
-    human_label_count: Mapped[int] = mapped_column(Integer, default=0)
-    human_consensus: Mapped[str | None] = mapped_column(String(8), index=True)
-    swap_inconsistent: Mapped[bool] = mapped_column(Boolean, default=False)
-    judge_disagreement: Mapped[bool] = mapped_column(Boolean, default=False)
-    contradicts_human: Mapped[bool] = mapped_column(Boolean, default=False)
-    min_confidence: Mapped[float | None] = mapped_column(Float)
-    queue_tier: Mapped[int] = mapped_column(Integer, default=QueueTier.UNJUDGED)
+    human_label_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    human_consensus: Mapped[str | None] = mapped_column(sa.String(8), index=True)
+    swap_inconsistent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    judge_disagreement: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    contradicts_human: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    min_confidence: Mapped[float | None] = mapped_column(sa.Float)
+    queue_tier: Mapped[int] = mapped_column(sa.Integer, default=QueueTier.UNJUDGED)
     # A reviewer's override: the pair's final label, above any consensus or AI label.
-    override_label: Mapped[str | None] = mapped_column(String(8))
+    override_label: Mapped[str | None] = mapped_column(sa.String(8))
     # Optimistic concurrency: bumped on every override; a stale writer is refused.
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
 
     prompt: Mapped[Prompt] = relationship(lazy="joined")
     response_a: Mapped[Response] = relationship(foreign_keys=[response_a_id], lazy="joined")

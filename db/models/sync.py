@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import Base, utcnow
@@ -16,10 +16,11 @@ class ArgillaPushed(Base):
 
     __tablename__ = "argilla_pushed"
 
-    target: Mapped[str] = mapped_column(String(512), primary_key=True)  # url | workspace | dataset
-    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), primary_key=True)
-    content_hash: Mapped[str] = mapped_column(String(32))
-    pushed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # url | workspace | dataset
+    target: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(sa.ForeignKey("pairs.id"), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(sa.String(32))
+    pushed_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
 class SyncRun(Base):
@@ -28,10 +29,10 @@ class SyncRun(Base):
     __tablename__ = "sync_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    direction: Mapped[str] = mapped_column(String(8))  # push | pull | sync
-    status: Mapped[str] = mapped_column(String(16))  # a db.enums.SyncStatus
-    pushed: Mapped[int] = mapped_column(Integer, default=0)
-    pulled: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    direction: Mapped[str] = mapped_column(sa.String(8))  # push | pull | sync
+    status: Mapped[str] = mapped_column(sa.String(16))  # a db.enums.SyncStatus
+    pushed: Mapped[int] = mapped_column(sa.Integer, default=0)
+    pulled: Mapped[int] = mapped_column(sa.Integer, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime)

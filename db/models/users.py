@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import ROLES, Base, utcnow
@@ -12,16 +12,16 @@ from db.models.base import ROLES, Base, utcnow
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+    __table_args__ = (sa.CheckConstraint(f"role IN {ROLES}", name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(128), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(16))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    username: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     # Single sign-on maps a provider's verified e-mail to this user (stored lower-case).
-    email: Mapped[str | None] = mapped_column(String(256), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(256), unique=True)
 
 
 class UserSession(Base):
@@ -30,14 +30,14 @@ class UserSession(Base):
     __tablename__ = "user_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    via: Mapped[str] = mapped_column(String(16))  # password | oidc
-    client_address: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime)  # the absolute lifetime
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    via: Mapped[str] = mapped_column(sa.String(16))  # password | oidc
+    client_address: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime)  # the absolute lifetime
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
 
 class SignInThrottle(Base):
@@ -45,11 +45,11 @@ class SignInThrottle(Base):
 
     __tablename__ = "sign_in_throttle"
 
-    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # user | address
-    key: Mapped[str] = mapped_column(String(256), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # user | address
+    key: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
 
 class Setting(Base):
@@ -57,5 +57,5 @@ class Setting(Base):
 
     __tablename__ = "settings"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256))
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(256))

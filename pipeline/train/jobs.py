@@ -44,7 +44,6 @@ MODULES = {
     "ppo": "pipeline.train.ppo",
     "evaluate": "pipeline.evaluation.evaluate_job",
 }
-ACTIVE = ACTIVE_JOB_STATUSES
 LOG_TAIL_CHARS = 4000
 
 
@@ -217,7 +216,7 @@ def cancel_job(
         job = session.get(TrainingJob, job_id)
         if job is None:
             raise UserError(f"no training job {job_id}")
-        if job.status not in ACTIVE:
+        if job.status not in ACTIVE_JOB_STATUSES:
             raise UserError(f"job {job_id} is already {job.status}")
         job.status, job.ended_at, job.error = JobStatus.CANCELLED, utcnow(), f"cancelled by {actor}"
         pid = job.pid
