@@ -115,15 +115,15 @@ def test_drift_over_time_and_versions(case):
         judge_pair(s, judge2, by_ext["p1"], "B", 0.8)
     with session_scope(case) as s:
         report = alignment_report(s, time_bucket="month")
-    assert {row["judge"] for row in report.over_time} == {"judge-1", "judge-2"}
-    month = {row["judge"]: row for row in report.over_time}
-    assert month["judge-1"]["n"] == 6 and month["judge-1"]["agreement"] == pytest.approx(4 / 6)
-    assert month["judge-1"]["period"].endswith("-01")
-    versions = {row["judge"]: row for row in report.across_versions}
-    assert versions["judge-1"]["common_pairs"] == 2
-    assert versions["judge-1"]["agreement_common"] == pytest.approx(1 / 2)  # c1 yes, c2 no
-    assert versions["judge-2"]["agreement_common"] == pytest.approx(1.0)
-    assert versions["judge-2"]["agreement"] == pytest.approx(1.0)
+    assert {row.judge for row in report.over_time} == {"judge-1", "judge-2"}
+    month = {row.judge: row for row in report.over_time}
+    assert month["judge-1"].n == 6 and month["judge-1"].agreement == pytest.approx(4 / 6)
+    assert month["judge-1"].period.endswith("-01")
+    versions = {row.judge: row for row in report.across_versions}
+    assert versions["judge-1"].common_pairs == 2
+    assert versions["judge-1"].agreement_common == pytest.approx(1 / 2)  # c1 yes, c2 no
+    assert versions["judge-2"].agreement_common == pytest.approx(1.0)
+    assert versions["judge-2"].agreement == pytest.approx(1.0)
 
 
 def test_ppi_on_db_matches_ppi_py_with_audit_sample_weights(case):

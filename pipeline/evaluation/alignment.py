@@ -163,9 +163,17 @@ def _bucket_start(day: date, bucket: str) -> date:
     raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodAgreement:
+    judge: str
+    period: str  # ISO date of the period's first day
+    n: int
+    agreement: float
+
+
 def agreement_over_time(
     daily: Sequence[q.DailyAgreement], names: dict[int, str], bucket: str = "week"
-) -> list[dict[str, Any]]:
+) -> list[PeriodAgreement]:
     """Agreement per judge version per period of the judgment date (when its label was written)."""
     totals: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
     for row in daily:
@@ -173,34 +181,40 @@ def agreement_over_time(
         totals[key][0] += row.n
         totals[key][1] += row.agree
     return [
-        {
-            "judge": names[judge_id],
-            "period": start.isoformat(),
-            "n": n,
-            "agreement": agree / n,
-        }
+        PeriodAgreement(judge=names[judge_id], period=start.isoformat(), n=n, agreement=agree / n)
         for (judge_id, start), (n, agree) in sorted(totals.items(), key=lambda kv: kv[0][::-1])
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class VersionAgreement:
+    judge: str
+    created_at: str  # ISO, to the second
+    pairs_compared: int
+    agreement: float | None
+    cohen_kappa: float | None
+    common_pairs: int  # pairs every listed version judged validly
+    agreement_common: float | None
+
+
 def across_versions(
     metrics: Sequence[dict[str, Any]], common: dict[int, tuple[int, int]]
-) -> list[dict[str, Any]]:
+) -> list[VersionAgreement]:
     """Each version's agreement, oldest first, also on the pairs every listed version judged
     validly (the like-for-like comparison: differing pair sets can fake a drift)."""
     rows = []
     for m in metrics:
         n_common, agree_common = common.get(m["judge_version_id"], (0, 0))
         rows.append(
-            {
-                "judge": m["judge"],
-                "created_at": m["created_at"],
-                "pairs_compared": m["pairs_compared"],
-                "agreement": m["agreement"],
-                "cohen_kappa": m["cohen_kappa"],
-                "common_pairs": n_common,
-                "agreement_common": agree_common / n_common if n_common else None,
-            }
+            VersionAgreement(
+                judge=m["judge"],
+                created_at=m["created_at"],
+                pairs_compared=m["pairs_compared"],
+                agreement=m["agreement"],
+                cohen_kappa=m["cohen_kappa"],
+                common_pairs=n_common,
+                agreement_common=agree_common / n_common if n_common else None,
+            )
         )
     return rows
 
@@ -278,8 +292,8 @@ class JudgeAlignment:
 @dataclass
 class AlignmentReport:
     judges: list[JudgeAlignment] = field(default_factory=list)
-    over_time: list[dict[str, Any]] = field(default_factory=list)
-    across_versions: list[dict[str, Any]] = field(default_factory=list)
+    over_time: list[PeriodAgreement] = field(default_factory=list)
+    across_versions: list[VersionAgreement] = field(default_factory=list)
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
