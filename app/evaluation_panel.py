@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.render import inline_text
+from db.enums import JobStatus
 from db.session import session_scope
 from pipeline.errors import UserError
 from pipeline.evaluation.evaluate_job import evaluations_for_run, start_for_run
@@ -65,7 +66,7 @@ def _show(summary: dict) -> None:
 
 
 def evaluation_panel(job_id: int, kind: str, status: str, user, is_admin: bool) -> None:
-    if kind != "ppo" or status != "succeeded":
+    if kind != "ppo" or status != JobStatus.SUCCEEDED:
         return
     st.subheader("Evaluation: did training help?")
     if is_admin:

@@ -25,7 +25,7 @@ from functools import cache
 import streamlit as st
 from markdown_it import MarkdownIt
 
-from pipeline.review.queue import JudgmentView
+from pipeline.review.types import JudgmentView
 
 WORD_JOINER = "\u2060"
 _IMAGE_OPEN = re.compile(r"!(?=\[)")

@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     from db.session import get_engine, session_scope
     from pipeline.auth.users import AuthUser
     from pipeline.review import queue
+    from pipeline.review.reads import filter_choices
 
     with session_scope(url) as session:
         n_pairs = session.scalar(select(func.count()).select_from(Pair))
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def queue_data() -> None:
         with session_scope(url) as session:
-            queue.filter_choices(session)
+            filter_choices(session)
             queue.claim_next_pair(session, username="bench")  # what a reviewer's page runs
             queue.queue_size(session, username="bench")
 
@@ -357,6 +358,7 @@ def page_rows(url: str, user, repeats: int) -> list[tuple]:
     from db.session import session_scope
     from pipeline.review import browse, queue
     from pipeline.review.overview import overview
+    from pipeline.review.types import QueueFilters
 
     def render(page: str):
         def run() -> None:
@@ -372,7 +374,7 @@ def page_rows(url: str, user, repeats: int) -> list[tuple]:
             queue.next_pairs(
                 session,
                 username="bench",
-                filters=queue.QueueFilters(
+                filters=QueueFilters(
                     judge_version_id=2,
                     source="src1",
                     meta_key="domain",

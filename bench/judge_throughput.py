@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
             torch.cuda.synchronize()
 
     def run_judge() -> list[str]:
-        return [row["label"] for row in judge.judge(pairs)]
+        return [row.label for row in judge.judge(pairs)]
 
     def run_generate(naive: bool = False) -> list[str]:
         if naive:  # fixed-size batches in input order, as a plain batched loop does
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
     dtype = next(model.parameters()).dtype
     if args.compare_float32 and dtype != torch.float32:
         judge32 = HfLogprobJudge(dataclasses.replace(config, dtype="float32"))
-        methods["float32"] = lambda: [row["label"] for row in judge32.judge(pairs)]
+        methods["float32"] = lambda: [row.label for row in judge32.judge(pairs)]
     if args.naive_batch:
         methods["naive"] = lambda: run_generate(naive=True)
     with torch.inference_mode():  # warm-up (allocator, kernels) on the smallest batch

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
                 started = time.perf_counter()
                 rows = judge.judge(subsets[name])
                 timings[name].append(time.perf_counter() - started)
-                assert len(rows) == len(subsets[name]) and all(r["status"] == "ok" for r in rows)
+                assert len(rows) == len(subsets[name]) and all(r.status == "ok" for r in rows)
     finally:
         process.terminate()
         process.join()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
+from db.label_rows import HumanLabelRow, JudgmentRow
 from db.models import (
     AI_LABELS,
     LABELS,
@@ -24,7 +26,6 @@ from db.models import (
     Judgment,
     LabelAudit,
     Pair,
-    Setting,
     utcnow,
 )
 from db.pair_state import lock_pairs, refresh_pair_state
@@ -96,81 +97,79 @@ def judge_by_name(session: Session, name: str) -> JudgeVersion | None:
 
 # --- AI judgments ---------------------------------------------------------------------------
 
-JUDGMENT_FIELDS = (
-    "label",
-    "p_a",
-    "confidence",
-    "p_a_ab",
-    "p_a_ba",
-    "swap_inconsistent",
-    "raw_output",
-    "rationale",
-    "status",
-    "error",
-)
+
+JUDGMENT_FIELDS = tuple(f.name for f in fields(JudgmentRow) if f.name != "pair_id")
 
 
 def upsert_judgments(
-    session: Session, *, judge_version_id: int, rows: Sequence[dict[str, Any]], actor: str = "judge"
+    session: Session,
+    *,
+    judge_version_id: int,
+    rows: Sequence[JudgmentRow],
+    actor: str = "judge",
 ) -> None:
-    """Insert or replace judgments of one judge version.
-
-    Each row has `pair_id` and any of JUDGMENT_FIELDS. A label that changes (e.g. a failed one
-    retried) is written to the audit log."""
+    """Insert or replace judgments of one judge version. A label that changes (e.g. a failed
+    one retried) is written to the audit log."""
     if not rows:
         return
     for row in rows:
-        label = row.get("label")
-        if label is not None and label not in AI_LABELS:
-            raise ValueError(f"not an AI label: {label!r}")
-    pair_ids = [row["pair_id"] for row in rows]
+        if row.label is not None and row.label not in AI_LABELS:
+            raise ValueError(f"not an AI label: {row.label!r}")
+    pair_ids = [row.pair_id for row in rows]
     lock_pairs(session, pair_ids)
-    old_labels: dict[int, str | None] = {}
-    for batch in chunked(pair_ids):
-        old_labels.update(
-            session.execute(
-                select(Judgment.pair_id, Judgment.label).where(
-                    Judgment.judge_version_id == judge_version_id, Judgment.pair_id.in_(batch)
-                )
-            ).all()
-        )
+    old_labels = _stored_labels(session, judge_version_id, pair_ids)
     now = utcnow()
-    full_rows = [
+    values = [
         {
-            "pair_id": row["pair_id"],
+            **{field: getattr(row, field) for field in JUDGMENT_FIELDS},
+            "pair_id": row.pair_id,
             "judge_version_id": judge_version_id,
+            "status": row.stored_status,
             "created_at": now,
             "updated_at": now,
-            **{field: row.get(field) for field in JUDGMENT_FIELDS},
         }
         for row in rows
     ]
-    for row in full_rows:
-        row["status"] = row["status"] or ("invalid" if row["label"] == "invalid" else "ok")
     upsert(
         session,
         Judgment.__table__,
-        full_rows,
+        values,
         keys=("pair_id", "judge_version_id"),
         update=(*JUDGMENT_FIELDS, "updated_at"),
     )
     judge_name = session.get(JudgeVersion, judge_version_id).name
     audits = [
         {
-            "pair_id": row["pair_id"],
+            "pair_id": row.pair_id,
             "kind": "ai",
             "actor": f"{actor}:{judge_name}",
-            "old_value": old_labels[row["pair_id"]] or "failed",
-            "new_value": row["label"] or "failed",
-            "reason": row.get("error") or "re-judged",
+            "old_value": old_labels[row.pair_id] or JudgmentStatus.FAILED,
+            "new_value": row.label or JudgmentStatus.FAILED,
+            "reason": row.error or "re-judged",
             "at": now,
         }
-        for row in full_rows
-        if row["pair_id"] in old_labels and old_labels[row["pair_id"]] != row["label"]
+        for row in rows
+        if row.pair_id in old_labels and old_labels[row.pair_id] != row.label
     ]
     if audits:
         session.execute(LabelAudit.__table__.insert(), audits)
     refresh_pair_state(session, pair_ids, locked=True)
+
+
+def _stored_labels(
+    session: Session, judge_version_id: int, pair_ids: Sequence[int]
+) -> dict[int, str | None]:
+    """The label this judge version has stored per pair (pairs it never judged are absent)."""
+    found: dict[int, str | None] = {}
+    for batch in chunked(pair_ids):
+        found.update(
+            session.execute(
+                select(Judgment.pair_id, Judgment.label).where(
+                    Judgment.judge_version_id == judge_version_id, Judgment.pair_id.in_(batch)
+                )
+            ).all()
+        )
+    return found
 
 
 # --- human labels ---------------------------------------------------------------------------
@@ -253,18 +252,17 @@ def withdraw_human_label(
 
 
 def upsert_human_labels(
-    session: Session, rows: Sequence[dict[str, Any]], *, source: str, reason: str
+    session: Session, rows: Sequence[HumanLabelRow], *, source: str, reason: str
 ) -> int:
     """`upsert_human_label` set-wise, for imports: a few statements per 500 pairs, not a lookup
-    per row. Rows have pair_id, annotator, label and an optional note (None keeps the stored
-    note); a later row for the same pair and annotator wins. The pairs are locked but their state
+    per row. A later row for the same pair and annotator wins. The pairs are locked but their state
     is not refreshed (the caller refreshes once, in the same transaction). Returns how many
     labels were created or changed."""
-    final: dict[tuple[int, str], dict[str, Any]] = {}
+    final: dict[tuple[int, str], HumanLabelRow] = {}
     for row in rows:
-        if row["label"] not in LABELS:
-            raise ValueError(f"not a human label: {row['label']!r} (expected A, B or tie)")
-        final[(row["pair_id"], row["annotator"])] = row
+        if row.label not in LABELS:
+            raise ValueError(f"not a human label: {row.label!r} (expected A, B or tie)")
+        final[(row.pair_id, row.annotator)] = row
     lock_pairs(session, {pair_id for pair_id, _ in final})
     stored: dict[tuple[int, str], tuple[str, str | None]] = {}
     for batch in chunked(sorted({pair_id for pair_id, _ in final})):
@@ -277,27 +275,27 @@ def upsert_human_labels(
     with_note, keep_note, audits = [], [], []
     for key, row in final.items():
         old_label, old_note = stored.get(key, (None, None))
-        note = row.get("note")
-        if old_label == row["label"] and (note is None or note == old_note):
+        note = row.note
+        if old_label == row.label and (note is None or note == old_note):
             continue
         values = {
             "pair_id": key[0],
             "annotator": key[1],
-            "label": row["label"],
+            "label": row.label,
             "note": note,
             "source": source,
             "created_at": now,
             "updated_at": now,
         }
         (keep_note if note is None else with_note).append(values)
-        if old_label != row["label"]:
+        if old_label != row.label:
             audits.append(
                 {
                     "pair_id": key[0],
                     "kind": "human",
                     "actor": key[1],
                     "old_value": old_label,
-                    "new_value": row["label"],
+                    "new_value": row.label,
                     "reason": reason,
                     "at": now,
                 }
@@ -357,6 +355,16 @@ def override_pair_label(
         refresh_pair_state(session, [pair_id], locked=True)
         session.refresh(pair)
         return OverrideResult(True, f"Label set to {label}.", pair.version)
+    return _refused_override(
+        session, pair, actor=actor, label=label, reason=reason, expected_version=expected_version
+    )
+
+
+def _refused_override(
+    session: Session, pair: Pair, *, actor: str, label: str, reason: str, expected_version: int
+) -> OverrideResult:
+    """The stale writer's answer: who changed the pair meanwhile; their attempt is logged."""
+    pair_id = pair.id
     session.refresh(pair)
     last = session.scalar(
         select(LabelAudit)
@@ -381,21 +389,3 @@ def override_pair_label(
         "Your attempt is in the history; reload the pair and decide again.",
         pair.version,
     )
-
-
-# --- settings -------------------------------------------------------------------------------
-
-REQUIRED_LABELS_KEY = "human_labels_required_per_pair"
-
-
-def get_setting(session: Session, key: str, default: str) -> str:
-    row = session.get(Setting, key)
-    return row.value if row else default
-
-
-def set_setting(session: Session, key: str, value: str) -> None:
-    row = session.get(Setting, key)
-    if row:
-        row.value = value
-    else:
-        session.add(Setting(key=key, value=value))

@@ -19,27 +19,9 @@ from collections.abc import Iterable
 from sqlalchemy import and_, case, exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from db.models import (
-    LABELS,
-    TIER_CONTRADICTS_HUMAN,
-    TIER_JUDGE_DISAGREEMENT,
-    TIER_LOW_CONFIDENCE,
-    TIER_SWAP_INCONSISTENT,
-    TIER_UNJUDGED,
-    HumanLabel,
-    Judgment,
-    Pair,
-)
+from db.enums import SETTLED_JUDGMENT_STATUSES, JudgmentStatus, QueueTier
+from db.models import LABELS, HumanLabel, Judgment, Pair
 from db.upsert import chunked
-
-# The queue tiers' machine names (Argilla metadata, exports); the tier numbers are in db.models.
-TIER_NAMES = {
-    TIER_SWAP_INCONSISTENT: "swap_inconsistent",
-    TIER_JUDGE_DISAGREEMENT: "judge_disagreement",
-    TIER_CONTRADICTS_HUMAN: "contradicts_human",
-    TIER_LOW_CONFIDENCE: "low_confidence",
-    TIER_UNJUDGED: "unjudged",
-}
 
 
 def consensus_subquery(pair_id_column):
@@ -64,10 +46,14 @@ def consensus_subquery(pair_id_column):
 
 def _flag_values() -> dict:
     valid_ai = and_(
-        Judgment.pair_id == Pair.id, Judgment.status == "ok", Judgment.label.in_(LABELS)
+        Judgment.pair_id == Pair.id,
+        Judgment.status == JudgmentStatus.OK,
+        Judgment.label.in_(LABELS),
     )
     # An invalid AI label counts as confidence 0: a human should look at it first.
-    effective_confidence = case((Judgment.status == "invalid", 0.0), else_=Judgment.confidence)
+    effective_confidence = case(
+        (Judgment.status == JudgmentStatus.INVALID, 0.0), else_=Judgment.confidence
+    )
     return {
         Pair.human_label_count: select(func.count())
         .where(HumanLabel.pair_id == Pair.id)
@@ -83,18 +69,18 @@ def _flag_values() -> dict:
         .where(valid_ai)
         .where(HumanLabel.pair_id == Pair.id, HumanLabel.label != Judgment.label),
         Pair.min_confidence: select(func.min(effective_confidence))
-        .where(Judgment.pair_id == Pair.id, Judgment.status.in_(("ok", "invalid")))
+        .where(Judgment.pair_id == Pair.id, Judgment.status.in_(SETTLED_JUDGMENT_STATUSES))
         .scalar_subquery(),
     }
 
 
 def _tier_value():
     return case(
-        (Pair.swap_inconsistent.is_(True), TIER_SWAP_INCONSISTENT),
-        (Pair.judge_disagreement.is_(True), TIER_JUDGE_DISAGREEMENT),
-        (Pair.contradicts_human.is_(True), TIER_CONTRADICTS_HUMAN),
-        (Pair.min_confidence.is_not(None), TIER_LOW_CONFIDENCE),
-        else_=TIER_UNJUDGED,
+        (Pair.swap_inconsistent.is_(True), QueueTier.SWAP_INCONSISTENT),
+        (Pair.judge_disagreement.is_(True), QueueTier.JUDGE_DISAGREEMENT),
+        (Pair.contradicts_human.is_(True), QueueTier.CONTRADICTS_HUMAN),
+        (Pair.min_confidence.is_not(None), QueueTier.LOW_CONFIDENCE),
+        else_=QueueTier.UNJUDGED,
     )
 
 

@@ -8,6 +8,7 @@ All numbers come from pipeline/evaluation/alignment.py; the metrics table is the
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import altair as alt
 import pandas as pd
@@ -179,11 +180,11 @@ csv_download(confusion, "confusion")
 # --- calibration ----------------------------------------------------------------------------
 st.header("Calibration")
 reliability = pd.DataFrame(
-    [{"judge": j.judge, **row} for j in report.judges for row in j.reliability["bins"]]
+    [{"judge": j.judge, **asdict(row)} for j in report.judges for row in j.reliability.bins]
 )
 ece_cols = st.columns(max(1, len(report.judges)))
 for col, j in zip(ece_cols, report.judges, strict=False):
-    ece = j.reliability["ece"]
+    ece = j.reliability.ece
     col.metric(f"ECE · {inline_text(j.judge)}", "–" if ece is None else f"{ece:.3f}")
 if reliability.empty:
     st.info("No human-labelled pair with a valid, confident AI label yet.")
@@ -214,7 +215,7 @@ st.caption(
     + (f" Current setting: {threshold_setting:.2f}." if threshold_setting is not None else "")
 )
 thresholds = pd.DataFrame(
-    [{"judge": j.judge, **row} for j in report.judges for row in j.thresholds]
+    [{"judge": j.judge, **asdict(row)} for j in report.judges for row in j.thresholds]
 )
 long = thresholds.melt(
     id_vars=["judge", "threshold"],
@@ -293,19 +294,19 @@ st.caption(
 ppi_rows = []
 for j in report.judges:
     p = j.ppi
-    for method, key in (("naive AI-only", "naive_ai_only"), ("human only", "human_only")):
-        if p[key]:
-            ppi_rows.append({"judge": j.judge, "method": method, **p[key]})
-    if p["ppi"]:
-        ppi_rows.append({"judge": j.judge, "method": "PPI", **p["ppi"]})
+    for method, interval in (("naive AI-only", p.naive_ai_only), ("human only", p.human_only)):
+        if interval:
+            ppi_rows.append({"judge": j.judge, "method": method, **asdict(interval)})
+    if p.ppi:
+        ppi_rows.append({"judge": j.judge, "method": "PPI", **asdict(p.ppi)})
 ppi_df = pd.DataFrame(ppi_rows)
 ppi_info = pd.DataFrame(
     [
         {
             "judge": j.judge,
-            "spot-checked": j.ppi["n_labelled"],
-            "pool": j.ppi["n_pool"],
-            "sample": j.ppi["sample"],
+            "spot-checked": j.ppi.n_labelled,
+            "pool": j.ppi.n_pool,
+            "sample": j.ppi.sample,
         }
         for j in report.judges
     ]
@@ -328,7 +329,7 @@ if not ppi_df.empty:
 
 # --- position bias --------------------------------------------------------------------------
 st.header("Swap consistency and position bias")
-bias = pd.DataFrame([{"judge": j.judge, **j.bias} for j in report.judges])
+bias = pd.DataFrame([{"judge": j.judge, **asdict(j.bias)} for j in report.judges])
 st.dataframe(bias, hide_index=True, key="al_bias")
 share_bars(bias, ["pick_a_when_first", "pick_a_when_second"], "order", "share picking A")
 csv_download(bias, "position_bias")

@@ -12,7 +12,7 @@ from app.render import fmt, inline_text
 from db.session import session_scope
 from pipeline.errors import UserError
 from pipeline.review import spot_check
-from pipeline.review.queue import filter_choices
+from pipeline.review.reads import filter_choices
 
 user = require_user()
 st.title("Spot-check sample")

@@ -12,7 +12,8 @@ from db.models import LABELS
 from db.session import session_scope
 from pipeline.errors import UserError
 from pipeline.review import browse
-from pipeline.review.queue import COUNT_CAP, filter_choices
+from pipeline.review.reads import filter_choices
+from pipeline.review.types import COUNT_CAP
 
 user = require_user()
 st.title("Browse pairs")

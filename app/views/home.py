@@ -7,9 +7,10 @@ import streamlit as st
 
 from app.guard import require_user
 from app.render import inline_text
+from db.enums import SyncStatus
 from db.session import session_scope
 from pipeline.review.overview import overview
-from pipeline.review.queue import COUNT_CAP
+from pipeline.review.types import COUNT_CAP
 
 user = require_user()
 
@@ -63,7 +64,7 @@ else:
     run = info.last_sync
     text = f"Last {run.direction} at {run.started_at:%Y-%m-%d %H:%M} UTC: **{run.status}**"
     text += f" (pushed {run.pushed:,}, pulled {run.pulled:,})"
-    if run.status == "failed":
+    if run.status == SyncStatus.FAILED:
         st.error(text + f". Error: {inline_text(run.error)}")
     else:
         st.markdown(text)

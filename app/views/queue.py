@@ -8,7 +8,8 @@ from app.guard import can_write, require_user
 from app.render import inline_text, judgment_panel, text_box
 from db.session import session_scope
 from pipeline.review import queue
-from pipeline.review.queue import COUNT_CAP, QueueFilters
+from pipeline.review.reads import filter_choices
+from pipeline.review.types import COUNT_CAP, MAX_REQUIRED_LABELS, QueueFilters
 
 user = require_user()
 ANSWERS = [("A", "A is better", "a"), ("B", "B is better", "b"), ("tie", "Tie", "t")]
@@ -64,7 +65,7 @@ def _answer(pair_id: int, label: str | None) -> None:
 
 st.title("Review queue")
 with session_scope() as session:
-    choices = queue.filter_choices(session)
+    choices = filter_choices(session)
 filters = _filters(choices)
 if filters.audit_sample_id is not None:
     cols = st.columns([4, 1])
@@ -139,7 +140,7 @@ if user.role == "admin":
         with session_scope() as session:
             threshold = queue.auto_accept_threshold(session)
         required = st.number_input(
-            "Human labels required per pair", 1, queue.MAX_REQUIRED_LABELS, k, key="queue_k"
+            "Human labels required per pair", 1, MAX_REQUIRED_LABELS, k, key="queue_k"
         )
         auto = st.number_input(
             "Auto-accept AI labels with confidence at least (0 = never)",

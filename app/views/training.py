@@ -15,10 +15,11 @@ import streamlit as st
 from app.evaluation_panel import evaluation_panel
 from app.guard import require_user
 from app.render import inline_text
+from db.enums import ACTIVE_JOB_STATUSES
 from db.models import TrainingJob
 from db.session import session_scope
 from pipeline.errors import UserError
-from pipeline.train import jobs, monitors
+from pipeline.train import jobs, monitors, runs
 from pipeline.train.config import choices, widget_fields
 from pipeline.train.ppo_config import PpoRunConfig
 from pipeline.train.reward_config import RewardRunConfig
@@ -73,7 +74,7 @@ def reward_form(snapshot: str) -> dict:
 
 def ppo_form(snapshot: str) -> dict:
     with session_scope() as session:
-        models = jobs.trained_reward_models(session)
+        models = runs.trained_reward_models(session)
     c = st.columns(3)
     policy = field_input(c[0], PPO_DEFAULTS, "policy_model")
     source = c[1].radio(
@@ -104,7 +105,7 @@ def ppo_form(snapshot: str) -> dict:
 def _make_snapshot() -> None:
     """Button callback: it runs before the widgets exist, so it may pick the new snapshot."""
     try:
-        snap_id, n_human, n_ai = jobs.make_snapshot(user, float(st.session_state["train_min_conf"]))
+        snap_id, n_human, n_ai = runs.make_snapshot(user, float(st.session_state["train_min_conf"]))
     except (UserError, PermissionError) as error:
         st.session_state["train_flash"] = ("error", inline_text(error))
         return
@@ -117,7 +118,7 @@ def _make_snapshot() -> None:
 
 def start_panel() -> None:
     with session_scope() as session:
-        snapshots = dict(jobs.snapshot_choices(session))
+        snapshots = dict(runs.snapshot_choices(session))
     st.subheader("Start a run")
     c = st.columns([3, 1, 1])
     snapshot = c[0].selectbox(
@@ -199,12 +200,12 @@ def progress(job_id: int, shown: tuple[tuple[int, str], ...]) -> None:
     whole page runs again, so the pickers (runs, reward models) show the new state too."""
     with session_scope() as session:
         jobs.reconcile(session)
-        if jobs.job_states(session) != shown:
+        if runs.job_states(session) != shown:
             st.rerun(scope="app")
         job = session.get(TrainingJob, job_id)
-        rows = jobs.metric_rows(session, job_id)
-        chain = jobs.lineage(session, job)
-        sample_rows = jobs.samples(job)
+        rows = runs.metric_rows(session, job_id)
+        chain = runs.lineage(session, job)
+        sample_rows = runs.samples(job)
         status, kind, error, log_path = job.status, job.kind, job.error, job.log_path
         final = dict(job.final_metrics or {})
     frame = pd.DataFrame(rows, columns=["step", "name", "value"])
@@ -214,7 +215,7 @@ def progress(job_id: int, shown: tuple[tuple[int, str], ...]) -> None:
     c[1].metric("Step", step)
     if final.get("heldout_accuracy") is not None:
         c[2].metric("Held-out accuracy", f"{final['heldout_accuracy']:.3f}")
-    if is_admin and status in jobs.ACTIVE and c[3].button("Cancel", key="train_cancel"):
+    if is_admin and status in ACTIVE_JOB_STATUSES and c[3].button("Cancel", key="train_cancel"):
         try:
             jobs.cancel_job(job_id, user=user)
             st.rerun()
@@ -247,8 +248,8 @@ else:
     st.info("You can follow training runs here; only admins start or cancel them.")
 
 with session_scope() as session:
-    past = jobs.list_jobs(session)
-    states = jobs.job_states(session)
+    past = runs.list_jobs(session)
+    states = runs.job_states(session)
     table = [
         {
             "id": j.id,
@@ -259,7 +260,7 @@ with session_scope() as session:
             "ended": j.ended_at,
             "snapshot": j.snapshot_id,
             "from job": j.parent_job_id,
-            "lineage": " → ".join(jobs.lineage(session, j)),
+            "lineage": " → ".join(runs.lineage(session, j)),
         }
         for j in past
     ]

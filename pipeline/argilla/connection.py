@@ -14,6 +14,7 @@ import argilla as rg
 import httpx
 from argilla._exceptions import ArgillaAPIError, ArgillaCredentialsError, ArgillaError
 
+from db.enums import SyncStatus
 from db.models import SyncRun, utcnow
 from db.session import session_scope
 from pipeline.argilla.config import ArgillaConfig
@@ -102,7 +103,7 @@ def connect(config: ArgillaConfig) -> rg.Argilla:
 def recorded_run(direction: str, config: ArgillaConfig) -> Iterator[SyncResult]:
     """A SyncRun row for this run: committed first as `running`, then `ok` or `failed`."""
     with session_scope() as session:
-        run = SyncRun(direction=direction, status="running")
+        run = SyncRun(direction=direction, status=SyncStatus.RUNNING)
         session.add(run)
         session.flush()
         result = SyncResult(run_id=run.id)
@@ -118,7 +119,7 @@ def recorded_run(direction: str, config: ArgillaConfig) -> Iterator[SyncResult]:
     finally:
         with session_scope() as session:
             run = session.get(SyncRun, result.run_id)
-            run.status = "failed" if error_text else "ok"
+            run.status = SyncStatus.FAILED if error_text else SyncStatus.OK
             run.error = error_text
             run.pushed, run.pulled = result.pushed, result.pulled
             run.ended_at = utcnow()

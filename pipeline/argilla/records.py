@@ -10,13 +10,25 @@ from typing import Any
 
 import argilla as rg
 
-from db.models import LABELS, Judgment, Pair
-from db.pair_state import TIER_NAMES
+from db.enums import JudgmentStatus, QueueTier
+from db.models import (
+    LABELS,
+    Judgment,
+    Pair,
+)
 
 QUESTION = "preference"
 NOTE_QUESTION = "note"
 RECORD_PREFIX = "pair-"
 REVIEWED = "reviewed"  # enough human labels, or overridden: no longer in the review queue
+
+
+def _reason(tier: int | None) -> str:
+    """The queue tier's machine name; a pair outside the tiers counts as unjudged."""
+    try:
+        return QueueTier(tier).reason
+    except ValueError:
+        return "unjudged"
 
 
 def record_id(pair_id: int) -> str:
@@ -83,7 +95,7 @@ def record_content(
         "judge": judge_name or "none",
         "swap_inconsistent": "yes" if pair.swap_inconsistent else "no",
         "source": pair.source,
-        "queue_reason": REVIEWED if reviewed else TIER_NAMES.get(pair.queue_tier, "unjudged"),
+        "queue_reason": REVIEWED if reviewed else _reason(pair.queue_tier),
     }
     # Only when set: a pair without systems keeps the record (and hash) it had before.
     for slot, system in (("system_a", pair.system_a), ("system_b", pair.system_b)):
@@ -94,7 +106,7 @@ def record_content(
         metadata["swap_inconsistent"] = "yes" if judgment.swap_inconsistent else "no"
         if judgment.confidence is not None:
             metadata["confidence"] = float(judgment.confidence)
-        if judgment.status == "ok" and judgment.label in LABELS:
+        if judgment.status == JudgmentStatus.OK and judgment.label in LABELS:
             score = judgment.confidence
             suggestion = {
                 "value": judgment.label,

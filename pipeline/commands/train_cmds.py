@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from db.enums import ACTIVE_JOB_STATUSES, JobStatus
 from pipeline.commands.common import user_errors
 from pipeline.errors import UserError
 from pipeline.train.ppo_config import PpoRunConfig
@@ -61,9 +62,9 @@ def _follow(job_id: int) -> int:
                     chunk = handle.read()
                     offset += len(chunk)
                 typer.echo(chunk.decode("utf-8", errors="replace"), nl=False)
-            if status not in ("queued", "running"):
+            if status not in ACTIVE_JOB_STATUSES:
                 typer.echo(f"job {job_id}: {status}")
-                return 0 if status == "succeeded" else 1
+                return 0 if status == JobStatus.SUCCEEDED else 1
             time.sleep(1.0)
     except KeyboardInterrupt:
         typer.echo(f"\ndetached; job {job_id} goes on (rlaif jobs cancel {job_id} stops it)")
@@ -126,7 +127,7 @@ _run_command(
 
 
 def _job_dict(session, job, with_details: bool = False) -> dict[str, Any]:
-    from pipeline.train import jobs
+    from pipeline.train import jobs, runs
 
     data = {
         "id": job.id,
@@ -145,11 +146,11 @@ def _job_dict(session, job, with_details: bool = False) -> dict[str, Any]:
     }
     if with_details:
         latest: dict[str, tuple[int, float]] = {}
-        for step, name, value in jobs.metric_rows(session, job.id):
+        for step, name, value in runs.metric_rows(session, job.id):
             latest[name] = (step, value)
         data["config"] = job.config
         data["latest_metrics"] = {k: {"step": s, "value": v} for k, (s, v) in latest.items()}
-        data["lineage"] = jobs.lineage(session, job)
+        data["lineage"] = runs.lineage(session, job)
         data["error"] = job.error
         config_path = str(Path(job.log_path).parent / "config.yaml") if job.log_path else ""
         data["accelerate_command"] = jobs.accelerate_command(job.kind, config_path)
@@ -164,10 +165,10 @@ def jobs_list(
     """Training jobs, newest first."""
     with user_errors():
         from db.session import session_scope
-        from pipeline.train import jobs
+        from pipeline.train import runs
 
         with session_scope() as session:
-            rows = [_job_dict(session, job) for job in jobs.list_jobs(session, limit)]
+            rows = [_job_dict(session, job) for job in runs.list_jobs(session, limit)]
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return

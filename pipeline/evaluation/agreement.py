@@ -35,6 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from db.enums import JudgmentStatus
 from db.models import LABELS, JudgeVersion, Judgment, Pair
 from pipeline.errors import UserError
 
@@ -53,17 +54,17 @@ def has_human_reference():
 def judgment_class():
     """SQL expression: 'valid', 'invalid' or 'failed' for a judgment row (see classify)."""
     return case(
-        (Judgment.status == "failed", literal("failed")),
-        (and_(Judgment.status == "ok", Judgment.label.in_(LABELS)), literal("valid")),
+        (Judgment.status == JudgmentStatus.FAILED, literal("failed")),
+        (and_(Judgment.status == JudgmentStatus.OK, Judgment.label.in_(LABELS)), literal("valid")),
         else_=literal("invalid"),
     )
 
 
 def classify(status: str | None, label: str | None) -> str:
     """The same classes as judgment_class(), for rows already aggregated by status and label."""
-    if status == "failed":
+    if status == JudgmentStatus.FAILED:
         return "failed"
-    return "valid" if status == "ok" and label in LABELS else "invalid"
+    return "valid" if status == JudgmentStatus.OK and label in LABELS else "invalid"
 
 
 class _PairsFirstJoin(Join):

@@ -39,9 +39,26 @@ from pipeline.evaluation.agreement import (
     resolve_judges,
     with_length_bias,
 )
-from pipeline.evaluation.ppi import ppi_preferred_a
+from pipeline.evaluation.ppi import PpiEstimate, ppi_preferred_a
 
 # --- reliability diagram --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    bin_lower: float
+    bin_upper: float
+    n: int
+    mean_confidence: float
+    agreement: float
+    gap: float  # agreement - mean confidence: > 0 is under-confident
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    bins: list[ReliabilityBin]
+    ece: float | None  # None with no compared pair
+    n: int
 
 
 def _compared(rows: Sequence[ReferenceRow]) -> list[ReferenceRow]:
@@ -49,7 +66,7 @@ def _compared(rows: Sequence[ReferenceRow]) -> list[ReferenceRow]:
     return [r for r in rows if r.fine_bin is not None and classify(r.status, r.label) == "valid"]
 
 
-def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> dict[str, Any]:
+def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> Reliability:
     """Reliability diagram rows and ECE from one judge's detailed reference rows."""
     if bins <= 0 or FINE_BINS % bins:
         raise ValueError(f"bins must divide {FINE_BINS}")
@@ -69,16 +86,16 @@ def reliability(references: Sequence[ReferenceRow], bins: int = 10) -> dict[str,
         mean_conf, agreement = conf_sum[b] / n[b], agree[b] / n[b]
         ece += n[b] / total * abs(agreement - mean_conf)
         rows.append(
-            {
-                "bin_lower": b / bins,
-                "bin_upper": (b + 1) / bins,
-                "n": n[b],
-                "mean_confidence": mean_conf,
-                "agreement": agreement,
-                "gap": agreement - mean_conf,
-            }
+            ReliabilityBin(
+                bin_lower=b / bins,
+                bin_upper=(b + 1) / bins,
+                n=n[b],
+                mean_confidence=mean_conf,
+                agreement=agreement,
+                gap=agreement - mean_conf,
+            )
         )
-    return {"bins": rows, "ece": ece if total else None, "n": total}
+    return Reliability(bins=rows, ece=ece if total else None, n=total)
 
 
 # --- auto-accept threshold curve ------------------------------------------------------------
@@ -92,7 +109,17 @@ def thresholds_for(step: float) -> list[float]:
     return [k / FINE_BINS for k in range(0, FINE_BINS + 1, step_bins)]
 
 
-def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ThresholdPoint:
+    threshold: float
+    auto_accepted: int
+    to_review: int
+    review_share: float | None
+    compared_accepted: int  # auto-accepted pairs with a human reference
+    agreement_accepted: float | None
+
+
+def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> list[ThresholdPoint]:
     """Per threshold t (pool.band_edges): agreement of the auto-accepted AI labels with the
     humans, and the share of the judge's judged pairs that would go to human review."""
     judged = sum(group.n for group in pool.groups)
@@ -111,14 +138,14 @@ def threshold_curve(references: Sequence[ReferenceRow], pool: q.PoolScan) -> lis
         accepted = sum(pool.accepted_in_band[i:])
         k = round(threshold * FINE_BINS)
         curve.append(
-            {
-                "threshold": threshold,
-                "auto_accepted": accepted,
-                "to_review": judged - accepted,
-                "review_share": (judged - accepted) / judged if judged else None,
-                "compared_accepted": compared_at[k],
-                "agreement_accepted": agree_at[k] / compared_at[k] if compared_at[k] else None,
-            }
+            ThresholdPoint(
+                threshold=threshold,
+                auto_accepted=accepted,
+                to_review=judged - accepted,
+                review_share=(judged - accepted) / judged if judged else None,
+                compared_accepted=compared_at[k],
+                agreement_accepted=agree_at[k] / compared_at[k] if compared_at[k] else None,
+            )
         )
     return curve
 
@@ -136,9 +163,17 @@ def _bucket_start(day: date, bucket: str) -> date:
     raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodAgreement:
+    judge: str
+    period: str  # ISO date of the period's first day
+    n: int
+    agreement: float
+
+
 def agreement_over_time(
     daily: Sequence[q.DailyAgreement], names: dict[int, str], bucket: str = "week"
-) -> list[dict[str, Any]]:
+) -> list[PeriodAgreement]:
     """Agreement per judge version per period of the judgment date (when its label was written)."""
     totals: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
     for row in daily:
@@ -146,34 +181,40 @@ def agreement_over_time(
         totals[key][0] += row.n
         totals[key][1] += row.agree
     return [
-        {
-            "judge": names[judge_id],
-            "period": start.isoformat(),
-            "n": n,
-            "agreement": agree / n,
-        }
+        PeriodAgreement(judge=names[judge_id], period=start.isoformat(), n=n, agreement=agree / n)
         for (judge_id, start), (n, agree) in sorted(totals.items(), key=lambda kv: kv[0][::-1])
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class VersionAgreement:
+    judge: str
+    created_at: str  # ISO, to the second
+    pairs_compared: int
+    agreement: float | None
+    cohen_kappa: float | None
+    common_pairs: int  # pairs every listed version judged validly
+    agreement_common: float | None
+
+
 def across_versions(
     metrics: Sequence[dict[str, Any]], common: dict[int, tuple[int, int]]
-) -> list[dict[str, Any]]:
+) -> list[VersionAgreement]:
     """Each version's agreement, oldest first, also on the pairs every listed version judged
     validly (the like-for-like comparison: differing pair sets can fake a drift)."""
     rows = []
     for m in metrics:
         n_common, agree_common = common.get(m["judge_version_id"], (0, 0))
         rows.append(
-            {
-                "judge": m["judge"],
-                "created_at": m["created_at"],
-                "pairs_compared": m["pairs_compared"],
-                "agreement": m["agreement"],
-                "cohen_kappa": m["cohen_kappa"],
-                "common_pairs": n_common,
-                "agreement_common": agree_common / n_common if n_common else None,
-            }
+            VersionAgreement(
+                judge=m["judge"],
+                created_at=m["created_at"],
+                pairs_compared=m["pairs_compared"],
+                agreement=m["agreement"],
+                cohen_kappa=m["cohen_kappa"],
+                common_pairs=n_common,
+                agreement_common=agree_common / n_common if n_common else None,
+            )
         )
     return rows
 
@@ -181,7 +222,20 @@ def across_versions(
 # --- position bias --------------------------------------------------------------------------
 
 
-def position_bias(pool: q.PoolScan) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PositionBias:
+    judged_both_orders: int
+    swap_inconsistent: int
+    swap_inconsistency_rate: float | None
+    # P(pick A | A shown first) and P(pick A | A shown second); equal for an unbiased judge.
+    pick_a_when_first: float | None
+    pick_a_when_second: float | None
+    position_bias: float | None
+    # Share of decisions that went to whichever response was shown first.
+    first_slot_rate: float | None
+
+
+def position_bias(pool: q.PoolScan) -> PositionBias:
     """Swap-inconsistency rate and how often the judge picks A in each presentation order."""
     both = pool.both_orders
 
@@ -189,21 +243,17 @@ def position_bias(pool: q.PoolScan) -> dict[str, Any]:
         return count / both if both else None
 
     first, second = share(pool.picks_a_first), share(pool.picks_a_second)
-    return {
-        "judged_both_orders": both,
-        "swap_inconsistent": pool.swap_inconsistent,
-        "swap_inconsistency_rate": (
+    return PositionBias(
+        judged_both_orders=both,
+        swap_inconsistent=pool.swap_inconsistent,
+        swap_inconsistency_rate=(
             pool.swap_inconsistent / pool.swap_known if pool.swap_known else None
         ),
-        # P(pick A | A shown first) and P(pick A | A shown second); equal for an unbiased judge.
-        "pick_a_when_first": first,
-        "pick_a_when_second": second,
-        "position_bias": first - second if both else None,
-        # Share of decisions that went to whichever response was shown first.
-        "first_slot_rate": (pool.picks_a_first + pool.picks_b_second) / (2 * both)
-        if both
-        else None,
-    }
+        pick_a_when_first=first,
+        pick_a_when_second=second,
+        position_bias=first - second if both else None,
+        first_slot_rate=(pool.picks_a_first + pool.picks_b_second) / (2 * both) if both else None,
+    )
 
 
 def audit_samples(session: Session) -> list[dict[str, Any]]:
@@ -232,18 +282,18 @@ def default_sample_id(samples: Sequence[dict[str, Any]], judge_version_id: int) 
 class JudgeAlignment:
     judge: str
     judge_version_id: int
-    metrics: dict[str, Any]
-    reliability: dict[str, Any]
-    thresholds: list[dict[str, Any]]
-    bias: dict[str, Any]
-    ppi: dict[str, Any]
+    metrics: dict[str, Any]  # one row of `rlaif metrics` (agreement.metrics_from)
+    reliability: Reliability
+    thresholds: list[ThresholdPoint]
+    bias: PositionBias
+    ppi: PpiEstimate
 
 
 @dataclass
 class AlignmentReport:
     judges: list[JudgeAlignment] = field(default_factory=list)
-    over_time: list[dict[str, Any]] = field(default_factory=list)
-    across_versions: list[dict[str, Any]] = field(default_factory=list)
+    over_time: list[PeriodAgreement] = field(default_factory=list)
+    across_versions: list[VersionAgreement] = field(default_factory=list)
 
     @property
     def metrics(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import LABELS, AuditSampleItem, Judgment, Pair
 from pipeline.evaluation.agreement import (
     has_human_reference,
@@ -101,7 +102,11 @@ def accepted_by_band(
         scan.band_edges = edges
         scan.accepted_in_band = [0] * len(edges)
         for group in scan.groups:
-            if group.status != "ok" or group.label not in LABELS or group.swap_inconsistent:
+            if (
+                group.status != JudgmentStatus.OK
+                or group.label not in LABELS
+                or group.swap_inconsistent
+            ):
                 continue
             swap = (
                 Judgment.swap_inconsistent.is_(None)
@@ -113,7 +118,7 @@ def accepted_by_band(
                 branches.append(
                     select(literal(len(slots)), func.count()).where(
                         Judgment.judge_version_id == judge_id,
-                        Judgment.status == "ok",
+                        Judgment.status == JudgmentStatus.OK,
                         Judgment.label == group.label,
                         swap,
                         Judgment.confidence >= lower,
@@ -147,7 +152,7 @@ def _as_date(value) -> date:
 
 
 def _valid_label():
-    return (Judgment.status == "ok") & Judgment.label.in_(LABELS)
+    return (Judgment.status == JudgmentStatus.OK) & Judgment.label.in_(LABELS)
 
 
 def daily_agreement(session: Session, ids: Sequence[int]) -> list[DailyAgreement]:

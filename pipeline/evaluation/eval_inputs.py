@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from db.enums import JobStatus
 from db.models import Pair, Prompt, Snapshot, SnapshotItem, TrainingJob
 from db.upsert import chunked, upsert
 from pipeline.errors import InputError, UserError
@@ -46,7 +47,7 @@ def _job_policy(session: Session, job_id: int) -> str:
     if job is None or job.kind != "ppo":
         raise UserError(f"job:{job_id}: no PPO run with that id")
     policy = (job.artifacts or {}).get("policy")
-    if job.status != "succeeded" or not policy:
+    if job.status != JobStatus.SUCCEEDED or not policy:
         raise UserError(f"job:{job_id}: the PPO run is {job.status}; it saved no policy yet")
     return policy
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from db.enums import EvaluationStatus, JobStatus
 from pipeline.errors import UserError
 
 
@@ -127,7 +128,7 @@ def start_for_run(
 
     with session_scope() as session:
         run_job = session.get(TrainingJob, ppo_job_id)
-        if run_job is None or run_job.kind != "ppo" or run_job.status != "succeeded":
+        if run_job is None or run_job.kind != "ppo" or run_job.status != JobStatus.SUCCEEDED:
             raise UserError(f"job {ppo_job_id} is not a finished PPO run")
         policy = (run_job.artifacts or {}).get("policy")
     if not baseline:
@@ -154,7 +155,9 @@ def evaluations_for_run(session, ppo_job_id: int) -> list[dict[str, Any]]:
 
     rows = session.scalars(
         select(Evaluation)
-        .where(Evaluation.policy_job_id == ppo_job_id, Evaluation.status == "succeeded")
+        .where(
+            Evaluation.policy_job_id == ppo_job_id, Evaluation.status == EvaluationStatus.SUCCEEDED
+        )
         .order_by(Evaluation.id.desc())
     )
     return [evaluation_summary(session, e) for e in rows]

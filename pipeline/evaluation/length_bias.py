@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import Judgment, Pair
 from pipeline.evaluation.agreement import human_reference
 from pipeline.evaluation.outcomes import (
@@ -82,7 +83,7 @@ def length_bias(session: Session, judge_ids: Sequence[int]) -> dict[int, LengthB
             .where(
                 far,
                 Judgment.judge_version_id.in_(judge_ids),
-                Judgment.status == "ok",
+                Judgment.status == JudgmentStatus.OK,
                 Judgment.label.in_(("A", "B")),
             )
             .group_by(Judgment.judge_version_id)

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import Judgment, Pair
 from pipeline.evaluation.agreement import has_human_reference, human_reference
 
@@ -172,7 +173,9 @@ _EXACT = 2**53  # floats hold integers exactly below this
 def _code_sql(label, status=None) -> ColumnElement:
     """SQL: the outcome code of `label` (with `status`: only when it is 'ok')."""
     code = case(_CODE, value=label, else_=literal(_NONE))
-    return code if status is None else case((status == "ok", code), else_=literal(_NONE))
+    return (
+        code if status is None else case((status == JudgmentStatus.OK, code), else_=literal(_NONE))
+    )
 
 
 def _index_sql(column, names: Sequence[str], dialect: str, offset: int = 0) -> ColumnElement:

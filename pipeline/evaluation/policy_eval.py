@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.enums import EvaluationStatus, JudgmentStatus
+from db.label_rows import JudgmentRow
 from db.labels import upsert_judgments
 from db.models import Evaluation, JudgeVersion, Pair, Response, utcnow
 from db.session import session_scope
@@ -163,17 +165,17 @@ def _record_ties(session: Session, judge_version_id: int, pair_source: str) -> i
         )
     )
     rows = [
-        {
-            "pair_id": pid,
-            "label": "tie",
-            "p_a": 0.5,
-            "confidence": 1.0,
-            "p_a_ab": 0.5,
-            "p_a_ba": 0.5,
-            "swap_inconsistent": False,
-            "raw_output": TIE_NOTE,
-            "status": "ok",
-        }
+        JudgmentRow(
+            pair_id=pid,
+            label="tie",
+            p_a=0.5,
+            confidence=1.0,
+            p_a_ab=0.5,
+            p_a_ba=0.5,
+            swap_inconsistent=False,
+            raw_output=TIE_NOTE,
+            status=JudgmentStatus.OK,
+        )
         for pid in ids
     ]
     upsert_judgments(session, judge_version_id=judge_version_id, rows=rows, actor="evaluation")
@@ -237,7 +239,7 @@ def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, in
     from pipeline.judging.runner import label_pairs
 
     report = label_pairs(judge, url=url, source=pair_source, progress=False)
-    if report.counts["failed"]:
+    if report.counts[JudgmentStatus.FAILED]:
         raise UserError(
             f"the judge failed on {report.counts['failed']} pairs; "
             f"`rlaif label --source {pair_source}` retries them"
@@ -315,7 +317,7 @@ def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int
         session.flush()
         summary = evaluation_summary(session, evaluation)
         evaluation.result = {k: v for k, v in summary.items() if k != "judge_alignment"}
-        evaluation.status, evaluation.ended_at = "succeeded", utcnow()
+        evaluation.status, evaluation.ended_at = EvaluationStatus.SUCCEEDED, utcnow()
     return summary
 
 
@@ -372,7 +374,8 @@ def run_evaluation(
         with session_scope(url) as session:
             failed = session.get(Evaluation, evaluation_id)
             stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or the job's SIGTERM
-            failed.status, failed.ended_at = ("cancelled" if stopped else "failed"), utcnow()
+            status = EvaluationStatus.CANCELLED if stopped else EvaluationStatus.FAILED
+            failed.status, failed.ended_at = status, utcnow()
             failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
         raise
     return {**summary, "seconds": clock.wall, "cpu_seconds": clock.cpu}

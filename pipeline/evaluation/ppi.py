@@ -7,12 +7,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from pipeline.evaluation import alignment_queries as q
 from pipeline.evaluation.agreement import ReferenceRow, classify
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    estimate: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True, slots=True)
+class CountedInterval(Interval):
+    n: int  # the valid AI labels the naive interval rests on
+
+
+@dataclass(frozen=True, slots=True)
+class PpiInterval:
+    """PPI++ and the human-only interval for a mean; None with fewer than two labels."""
+
+    n_labelled: int
+    n_pool: int
+    ppi: Interval | None
+    human_only: Interval | None
+
+
+@dataclass(frozen=True, slots=True)
+class PpiEstimate:
+    """The rate "A is preferred" three ways: PPI, the human spot-check alone, the AI alone."""
+
+    n_labelled: int
+    n_pool: int
+    ppi: Interval | None
+    human_only: Interval | None
+    alpha: float
+    sample: str  # which spot-check set
+    naive_ai_only: CountedInterval | None
 
 
 def _wald(mean: float, var: float, n: int, alpha: float) -> tuple[float, float]:
@@ -29,7 +64,7 @@ def ppi_interval(
     *,
     weights: Sequence[float] | None = None,
     alpha: float = 0.05,
-) -> dict[str, Any]:
+) -> PpiInterval:
     """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus the human-only classical interval.
 
     `y`/`yhat`: human label and AI prediction on the spot-checked pairs; `yhat_pool`: the AI
@@ -40,19 +75,19 @@ def ppi_interval(
 
     n = len(y)
     if n < 2 or not len(yhat_pool):
-        return {"n_labelled": n, "n_pool": len(yhat_pool), "ppi": None, "human_only": None}
+        return PpiInterval(n_labelled=n, n_pool=len(yhat_pool), ppi=None, human_only=None)
     y_arr, yhat_arr = np.asarray(y, float), np.asarray(yhat, float)
     pool = np.asarray(yhat_pool, float)
     w = None if weights is None else np.asarray(weights, float)
     lower, upper = (float(v[0]) for v in ppi_mean_ci(y_arr, yhat_arr, pool, alpha=alpha, w=w))
     c_lower, c_upper = (float(v) for v in np.ravel(classical_mean_ci(y_arr, w=w, alpha=alpha)))
     # Both intervals are symmetric normal intervals: the estimate is the midpoint.
-    return {
-        "n_labelled": n,
-        "n_pool": len(pool),
-        "ppi": {"estimate": (lower + upper) / 2, "lower": lower, "upper": upper},
-        "human_only": {"estimate": (c_lower + c_upper) / 2, "lower": c_lower, "upper": c_upper},
-    }
+    return PpiInterval(
+        n_labelled=n,
+        n_pool=len(pool),
+        ppi=Interval(estimate=(lower + upper) / 2, lower=lower, upper=upper),
+        human_only=Interval(estimate=(c_lower + c_upper) / 2, lower=c_lower, upper=c_upper),
+    )
 
 
 def ppi_preferred_a(
@@ -63,7 +98,7 @@ def ppi_preferred_a(
     *,
     sample_id: int | None = None,
     alpha: float = 0.05,
-) -> dict[str, Any]:
+) -> PpiEstimate:
     """PPI interval for the pool-wide rate "A is preferred", next to the naive AI-only estimate.
 
     The spot-checked pairs are the stored audit sample `sample_id` (weighted by its inverse
@@ -101,10 +136,13 @@ def ppi_preferred_a(
     if n_valid:
         rate = n_a / n_valid
         lower, upper = _wald(rate, rate * (1 - rate), n_valid, alpha)
-        naive = {"estimate": rate, "lower": lower, "upper": upper, "n": n_valid}
-    return {
-        **result,
-        "alpha": alpha,
-        "sample": f"audit sample {sample_id}" if sample_id else "all human-referenced pairs",
-        "naive_ai_only": naive,
-    }
+        naive = CountedInterval(estimate=rate, lower=lower, upper=upper, n=n_valid)
+    return PpiEstimate(
+        n_labelled=result.n_labelled,
+        n_pool=result.n_pool,
+        ppi=result.ppi,
+        human_only=result.human_only,
+        alpha=alpha,
+        sample=f"audit sample {sample_id}" if sample_id else "all human-referenced pairs",
+        naive_ai_only=naive,
+    )

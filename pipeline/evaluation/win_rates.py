@@ -202,13 +202,13 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     for index, packed in enumerate(group_keys):
         rows = order[bounds[index] : bounds[index + 1]]
         labelled = rows[~np.isnan(human[rows])]
-        ppi = ppi_interval(human[labelled], soft[labelled], soft[rows])["ppi"]
+        ppi = ppi_interval(human[labelled], soft[labelled], soft[rows]).ppi
         judge_id, rest = divmod(int(packed), k * k)
         key_ = (judge_id, str(names[rest // k]), str(names[rest % k]))
-        interval = None if ppi is None else (max(0.0, ppi["lower"]), min(1.0, ppi["upper"]))
+        interval = None if ppi is None else (max(0.0, ppi.lower), min(1.0, ppi.upper))
         fits[key_] = Fits(
             lc_win_rate=None if np.isnan(lc[index]) else float(lc[index]),
-            ppi_win_rate=None if ppi is None else ppi["estimate"],
+            ppi_win_rate=None if ppi is None else ppi.estimate,
             ppi_interval=interval,
             ppi_labelled=len(labelled),
         )

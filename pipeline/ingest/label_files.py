@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
+from db.label_rows import HumanLabelRow, JudgmentRow
 from db.labels import (
     get_or_create_judge_version,
     normalize_label,
@@ -142,12 +144,12 @@ def _write(session, path, batch, kind, judge_id, stats: LabelImportStats) -> Non
     rows = {}
     for (raw, values), pair_id in zip(batch, pair_ids, strict=True):
         rows[pair_id] = _ai_row(path, raw, values, pair_id)  # a later line for a pair wins
-        stats.invalid += rows[pair_id]["label"] == "invalid"
+        stats.invalid += rows[pair_id].label == JudgmentStatus.INVALID
     stats.changed += len(rows)
     upsert_judgments(session, judge_version_id=judge_id, rows=list(rows.values()), actor="import")
 
 
-def _human_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> dict[str, Any]:
+def _human_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> HumanLabelRow:
     shown = _text(path, raw, values, "label")  # objects, arrays, bytes: an error here
     label = normalize_label(values["label"])
     if label is None:
@@ -156,7 +158,7 @@ def _human_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) ->
     annotator = _required(path, raw, values, "annotator")
     check_length(path, raw.where, "annotator", annotator, ANNOTATOR_MAX)
     note = _text(path, raw, values, "note")
-    return {"pair_id": pair_id, "annotator": annotator, "label": label, "note": note}
+    return HumanLabelRow(pair_id, annotator, label, note)
 
 
 def _confidence(path, raw: SourceRecord, value: Any) -> float | None:
@@ -174,20 +176,25 @@ def _confidence(path, raw: SourceRecord, value: Any) -> float | None:
     return confidence
 
 
-def _ai_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> dict[str, Any]:
+def _ai_row(path, raw: SourceRecord, values: dict[str, Any], pair_id: int) -> JudgmentRow:
     # The label as text: objects, arrays and bytes are an error here, never stored as a repr.
     original, _ = cell_text(path, raw.where, "label", values["label"])
     label = normalize_label(values["label"])
     confidence = _confidence(path, raw, values.get("confidence"))
-    row = {"pair_id": pair_id, "raw_output": _text(path, raw, values, "raw")}
+    raw_output = _text(path, raw, values, "raw")
     if label is None:
-        return {
-            **row,
-            "label": "invalid",
-            "status": "invalid",
-            "raw_output": row["raw_output"] or original or "",
-        }
+        invalid = JudgmentStatus.INVALID
+        return JudgmentRow(
+            pair_id, label=invalid.value, status=invalid, raw_output=raw_output or original or ""
+        )
     p_a = None
     if confidence is not None:
         p_a = {"A": confidence, "B": 1.0 - confidence, "tie": 0.5}[label]
-    return {**row, "label": label, "status": "ok", "confidence": confidence, "p_a": p_a}
+    return JudgmentRow(
+        pair_id,
+        label=label,
+        status=JudgmentStatus.OK,
+        confidence=confidence,
+        p_a=p_a,
+        raw_output=raw_output,
+    )

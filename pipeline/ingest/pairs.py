@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from db.label_rows import HumanLabelRow
 from db.labels import upsert_human_labels
 from db.models import Pair, Prompt, Response
 from db.pair_state import refresh_pair_state
@@ -235,11 +236,7 @@ def _record_known_preferences(
     stats.human_labels += upsert_human_labels(
         session,
         [
-            {
-                "pair_id": ids[record.external_id],
-                "annotator": DATASET_ANNOTATOR,
-                "label": record.preferred,
-            }
+            HumanLabelRow(ids[record.external_id], DATASET_ANNOTATOR, record.preferred)
             for record in preferred
         ],
         source="import",

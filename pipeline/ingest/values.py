@@ -3,7 +3,7 @@
 One rule for SQLite and PostgreSQL: text columns take strings, and JSON numbers and booleans as
 their JSON text (`true`, `3`, `2.5`); objects, arrays, bytes and other types are an error. NUL
 characters (PostgreSQL refuses them) and lone surrogates (UTF-8 cannot encode them) are an error
-in any text, metadata included, and lengths are checked against the columns in db/models.py.
+in any text, metadata included, and lengths are checked against the columns in db/models/.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from db.enums import JudgmentStatus
+from db.label_rows import JudgmentRow
+
 
 @dataclass(frozen=True)
 class PairInput:
@@ -34,12 +37,14 @@ class JudgeIdentity:
 class Judge(Protocol):
     identity: JudgeIdentity
 
-    def judge(self, pairs: list[PairInput]) -> list[dict[str, Any]]:
+    def judge(self, pairs: list[PairInput]) -> list[JudgmentRow]:
         """One row per pair for db.labels.upsert_judgments (failed ones with status/error)."""
         ...
 
 
-def combine_orders(p_a_ab: float, p_a_ba: float, tie_band: float = 0.0) -> dict[str, Any]:
+def combine_orders(
+    p_a_ab: float, p_a_ba: float, tie_band: float = 0.0, *, pair_id: int
+) -> JudgmentRow:
     """Debias position: p = (p_AB + 1 - p_BA) / 2.
 
     `p_a_ab` is P(A) with A shown first; `p_a_ba` is P(A) with A shown second, i.e. 1 - P(first
@@ -49,15 +54,16 @@ def combine_orders(p_a_ab: float, p_a_ba: float, tie_band: float = 0.0) -> dict[
     """
     p = (p_a_ab + p_a_ba) / 2
     label = "tie" if tie_band > 0 and abs(p - 0.5) <= tie_band else "A" if p > 0.5 else "B"
-    return {
-        "label": label,
-        "p_a": p,
-        "confidence": max(p, 1 - p),
-        "p_a_ab": p_a_ab,
-        "p_a_ba": p_a_ba,
-        "swap_inconsistent": (p_a_ab > 0.5) != (p_a_ba > 0.5),
-        "status": "ok",
-    }
+    return JudgmentRow(
+        pair_id=pair_id,
+        label=label,
+        p_a=p,
+        confidence=max(p, 1 - p),
+        p_a_ab=p_a_ab,
+        p_a_ba=p_a_ba,
+        swap_inconsistent=(p_a_ab > 0.5) != (p_a_ba > 0.5),
+        status=JudgmentStatus.OK,
+    )
 
 
 def sigmoid(x: float) -> float:
@@ -67,14 +73,10 @@ def sigmoid(x: float) -> float:
     return z / (1 + z)
 
 
-def failed_row(pair_id: int, error: str, raw_output: str | None = None) -> dict[str, Any]:
-    return {
-        "pair_id": pair_id,
-        "label": None,
-        "status": "failed",
-        "error": error[:2000],
-        "raw_output": raw_output,
-    }
+def failed_row(pair_id: int, error: str, raw_output: str | None = None) -> JudgmentRow:
+    return JudgmentRow(
+        pair_id=pair_id, status=JudgmentStatus.FAILED, error=error[:2000], raw_output=raw_output
+    )
 
 
 def parse_label(text: str, labels: dict[str, str]) -> str | None:

@@ -101,7 +101,7 @@ def judge_p(model: str, dtype: str, pairs: list[PairInput], max_length: int) -> 
         JudgeConfig(model=model, dtype=dtype, device="cpu", max_length=max_length)
     )
     rows = judge.judge(pairs)
-    return [row["p_a"] for row in rows]
+    return [row.p_a for row in rows]
 
 
 def run_check(model: str, labelled: list[LabelledPair], max_length: int = 2048) -> DtypeCheck:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from db.enums import SETTLED_JUDGMENT_STATUSES, JudgmentStatus
 from db.labels import get_or_create_judge_version, upsert_judgments
 from db.models import JudgeVersion, Judgment, Pair, Prompt, Response, ResponseScore
 from db.session import session_scope
@@ -113,7 +114,7 @@ def pending_pair_ids(
     done = exists().where(
         Judgment.pair_id == Pair.id,
         Judgment.judge_version_id == judge_version_id,
-        Judgment.status.in_(("ok", "invalid")),
+        Judgment.status.in_(SETTLED_JUDGMENT_STATUSES),
     )
     # Two identical responses are a tie by construction: never worth a judge call.
     query = select(Pair.id).where(~done, Pair.response_a_id != Pair.response_b_id)
@@ -144,7 +145,7 @@ class LabelReport:
     judge_version: str
     judge_version_id: int
     pending: int
-    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "invalid": 0, "failed": 0})
+    counts: dict[str, int] = field(default_factory=lambda: {status: 0 for status in JudgmentStatus})
     seconds: float = 0.0
 
     @property
@@ -198,9 +199,12 @@ def label_pairs(
             with session_scope(url) as session:  # one commit per chunk
                 upsert_judgments(session, judge_version_id=version_id, rows=rows)
             for row in rows:
-                report.counts[row.get("status") or "ok"] += 1
+                report.counts[row.status or JudgmentStatus.OK] += 1
             bar.update(len(ids))
-            bar.set_postfix(failed=report.counts["failed"], invalid=report.counts["invalid"])
+            bar.set_postfix(
+                failed=report.counts[JudgmentStatus.FAILED],
+                invalid=report.counts[JudgmentStatus.INVALID],
+            )
             if after_chunk:
                 after_chunk(number)
     finally:
@@ -242,8 +246,6 @@ def score_responses(
     """Store a direct score per response (ResponseScore), resumable like label_pairs."""
     from tqdm import tqdm
 
-    from pipeline.judging.backends.direct import score_rows
-
     identity = scorer.identity
     if name:
         identity = JudgeIdentity(**{**identity.__dict__, "name": name})
@@ -258,37 +260,37 @@ def score_responses(
     )
     try:
         for ids in chunked(todo, chunk_size):
-            with session_scope(url) as session:
-                rows = session.execute(
-                    select(Response.id, Response.text, Response.prompt_id).where(
-                        Response.id.in_(ids)
-                    )
-                ).all()
-                prompts = dict(
-                    session.execute(
-                        select(Prompt.id, Prompt.text).where(
-                            Prompt.id.in_({r.prompt_id for r in rows})
-                        )
-                    ).all()
-                )
-            scores = scorer.score_detailed(
-                [prompts[r.prompt_id] for r in rows], [r.text for r in rows]
-            )
-            values = [
-                {**row, "judge_version_id": version_id}
-                for row in score_rows(scores, [r.id for r in rows])
-            ]
-            with session_scope(url) as session:
-                upsert(
-                    session,
-                    ResponseScore.__table__,
-                    values,
-                    keys=("response_id", "judge_version_id"),
-                    update=("score", "expected_rating", "digit_probs"),
-                )
-            report.counts["ok"] += len(values)
+            report.counts[JudgmentStatus.OK] += _score_chunk(scorer, url, ids, version_id)
             bar.update(len(ids))
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _score_chunk(scorer: Any, url: str | None, ids: Sequence[int], version_id: int) -> int:
+    """Score the responses `ids` and store them in one transaction; returns how many."""
+    from pipeline.judging.backends.direct import score_rows
+
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Response.id, Response.text, Response.prompt_id).where(Response.id.in_(ids))
+        ).all()
+        prompts = dict(
+            session.execute(
+                select(Prompt.id, Prompt.text).where(Prompt.id.in_({r.prompt_id for r in rows}))
+            ).all()
+        )
+    scores = scorer.score_detailed([prompts[r.prompt_id] for r in rows], [r.text for r in rows])
+    values = [
+        {**row, "judge_version_id": version_id} for row in score_rows(scores, [r.id for r in rows])
+    ]
+    with session_scope(url) as session:
+        upsert(
+            session,
+            ResponseScore.__table__,
+            values,
+            keys=("response_id", "judge_version_id"),
+            update=("score", "expected_rating", "digit_probs"),
+        )
+    return len(values)

@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from db.enums import QueueTier
 from db.labels import OverrideResult, override_pair_label
 from db.models import LABELS, HumanLabel, JudgeVersion, Judgment, LabelAudit, Pair, Prompt, Response
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
-from pipeline.review.queue import COUNT_CAP, PairView, load_pairs
+from pipeline.review.reads import load_pairs
+from pipeline.review.types import COUNT_CAP, PairView
 
 # name -> ORDER BY; "queue" follows ix_pairs_queue, "newest"/"oldest" the primary key.
 SORTS: dict[str, tuple] = {
@@ -215,7 +217,7 @@ def browse(
                 human_consensus=view.human_consensus,
                 override_label=view.override_label,
                 min_confidence=view.min_confidence,
-                swap_inconsistent=view.queue_tier == 0,
+                swap_inconsistent=view.queue_tier == QueueTier.SWAP_INCONSISTENT,
                 system_a=systems[pair_id][0],
                 system_b=systems[pair_id][1],
             )

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import TIER_UNJUDGED, JudgeVersion, Judgment, Pair, SyncRun, User
+from db.enums import JudgmentStatus, QueueTier
+from db.models import JudgeVersion, Judgment, Pair, SyncRun, User
 from pipeline.review.queue import auto_accept_threshold, queue_size, required_labels
 
 
@@ -59,7 +60,7 @@ class Overview:
 def overview(session: Session, *, username: str) -> Overview:
     pairs = session.scalar(select(func.count()).select_from(Pair))
     judged = session.scalar(
-        select(func.count()).select_from(Pair).where(Pair.queue_tier < TIER_UNJUDGED)
+        select(func.count()).select_from(Pair).where(Pair.queue_tier < QueueTier.UNJUDGED)
     )
     labelled = session.scalar(
         select(func.count()).select_from(Pair).where(Pair.human_label_count > 0)
@@ -80,8 +81,8 @@ def overview(session: Session, *, username: str) -> Overview:
             confidence_kind=j.confidence_kind,
             created_at=j.created_at,
             ok=status_counts.get(j.id, {}).get("ok", 0),
-            invalid=status_counts.get(j.id, {}).get("invalid", 0),
-            failed=status_counts.get(j.id, {}).get("failed", 0),
+            invalid=status_counts.get(j.id, {}).get(JudgmentStatus.INVALID, 0),
+            failed=status_counts.get(j.id, {}).get(JudgmentStatus.FAILED, 0),
         )
         for j in session.scalars(select(JudgeVersion).order_by(JudgeVersion.id))
     ]

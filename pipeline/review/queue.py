@@ -16,24 +16,18 @@ reviewers may hold a pair at once).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Collection
 
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from db.labels import REQUIRED_LABELS_KEY, get_setting, set_setting, upsert_human_label
+from db.app_settings import get_setting, set_setting
+from db.enums import QueueTier
+from db.labels import upsert_human_label
 from db.models import (
     LABELS,
-    TIER_CONTRADICTS_HUMAN,
-    TIER_JUDGE_DISAGREEMENT,
-    TIER_LOW_CONFIDENCE,
-    TIER_SWAP_INCONSISTENT,
-    TIER_UNJUDGED,
     AuditSampleItem,
     HumanLabel,
-    JudgeVersion,
     Judgment,
     LabelAudit,
     Pair,
@@ -42,73 +36,18 @@ from db.models import (
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
 from pipeline.review import claims
+from pipeline.review.reads import load_pairs
+from pipeline.review.types import (
+    AUTO_ACCEPT_KEY,
+    COUNT_CAP,
+    MAX_REQUIRED_LABELS,
+    REQUIRED_LABELS_KEY,
+    SKIP_KIND,
+    PairView,
+    QueueFilters,
+)
 
-AUTO_ACCEPT_KEY = "auto_accept_confidence"
-SKIP_KIND = "skip"  # a LabelAudit row: the reviewer passed on this pair (their note as reason)
-MAX_REQUIRED_LABELS = 10
-COUNT_CAP = 10_000  # counts above this show as "10,000+": an exact count at 1 M rows costs a scan
 CLAIM_CANDIDATES, CLAIM_ROUNDS = 5, 4  # pairs tried per queue read; reads before giving up
-
-TIER_REASONS = {
-    TIER_SWAP_INCONSISTENT: "swap-inconsistent: the judge changed its answer with the order",
-    TIER_JUDGE_DISAGREEMENT: "judge versions disagree",
-    TIER_CONTRADICTS_HUMAN: "the AI label contradicts another reviewer",
-    TIER_LOW_CONFIDENCE: "low judge confidence",
-    TIER_UNJUDGED: "no AI judgment yet",
-}
-
-
-@dataclass(frozen=True)
-class QueueFilters:
-    judge_version_id: int | None = None
-    source: str | None = None
-    meta_key: str | None = None
-    meta_value: str | None = None
-    # With a judge version: that judge's confidence; otherwise the pair's lowest confidence.
-    min_confidence: float | None = None
-    max_confidence: float | None = None
-    audit_sample_id: int | None = None  # only pairs of this spot-check sample
-
-
-@dataclass(frozen=True)
-class JudgmentView:
-    judge_version_id: int
-    judge_name: str
-    label: str | None
-    p_a: float | None
-    confidence: float | None
-    p_a_ab: float | None
-    p_a_ba: float | None
-    swap_inconsistent: bool | None
-    rationale: str | None
-    status: str
-    error: str | None
-
-
-@dataclass(frozen=True)
-class PairView:
-    """What a reviewer sees of one pair."""
-
-    pair_id: int
-    external_id: str
-    source: str
-    meta: dict[str, Any]
-    prompt: str
-    response_a: str
-    response_b: str
-    queue_tier: int
-    min_confidence: float | None
-    human_label_count: int
-    human_consensus: str | None
-    override_label: str | None
-    version: int
-    judgments: list[JudgmentView] = field(default_factory=list)
-
-    @property
-    def reason(self) -> str:
-        return TIER_REASONS.get(self.queue_tier, "")
-
-
 # --- settings -------------------------------------------------------------------------------
 
 
@@ -211,14 +150,14 @@ def queue_pair_ids(
     threshold = auto_accept_threshold(session)
     now = utcnow()
     found: list[int] = []
-    for tier in range(TIER_SWAP_INCONSISTENT, TIER_UNJUDGED + 1):
+    for tier in QueueTier:
         candidates: list[tuple[bool, float, int, int]] = []
         want = limit - len(found) + len(exclude)
         for count in range(k):
             base = select(Pair.id, Pair.min_confidence).where(
                 Pair.human_label_count == count, Pair.queue_tier == tier
             )
-            if tier == TIER_LOW_CONFIDENCE and threshold is not None:
+            if tier == QueueTier.LOW_CONFIDENCE and threshold is not None:
                 base = base.where(Pair.min_confidence < threshold)
             base = _not_seen_by(_filtered(base, filters), username, count)
             base = base.where(claims.held_by_others(username, now) < k - count)
@@ -248,7 +187,7 @@ def queue_size(session: Session, *, username: str, filters: QueueFilters = Queue
         query = select(Pair.id).where(Pair.human_label_count == count)
         if threshold is not None:
             query = query.where(
-                (Pair.queue_tier != TIER_LOW_CONFIDENCE) | (Pair.min_confidence < threshold)
+                (Pair.queue_tier != QueueTier.LOW_CONFIDENCE) | (Pair.min_confidence < threshold)
             )
         query = _not_seen_by(_filtered(query, filters), username, count)
         capped = query.limit(COUNT_CAP + 1 - total).subquery()
@@ -256,60 +195,6 @@ def queue_size(session: Session, *, username: str, filters: QueueFilters = Queue
         if total > COUNT_CAP:
             return COUNT_CAP + 1
     return total
-
-
-def load_pairs(session: Session, pair_ids: Sequence[int]) -> list[PairView]:
-    """Pairs with their text and every judgment, in the order of `pair_ids`."""
-    if not pair_ids:
-        return []
-    pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(pair_ids)))}
-    judgments: dict[int, list[JudgmentView]] = {}
-    rows = session.execute(
-        select(Judgment, JudgeVersion.name)
-        .join(JudgeVersion, JudgeVersion.id == Judgment.judge_version_id)
-        .where(Judgment.pair_id.in_(pair_ids))
-        .order_by(Judgment.judge_version_id)
-    )
-    for judgment, name in rows:
-        judgments.setdefault(judgment.pair_id, []).append(
-            JudgmentView(
-                judge_version_id=judgment.judge_version_id,
-                judge_name=name,
-                label=judgment.label,
-                p_a=judgment.p_a,
-                confidence=judgment.confidence,
-                p_a_ab=judgment.p_a_ab,
-                p_a_ba=judgment.p_a_ba,
-                swap_inconsistent=judgment.swap_inconsistent,
-                rationale=judgment.rationale,
-                status=judgment.status,
-                error=judgment.error,
-            )
-        )
-    views = []
-    for pair_id in pair_ids:
-        pair = pairs.get(pair_id)
-        if pair is None:
-            continue
-        views.append(
-            PairView(
-                pair_id=pair.id,
-                external_id=pair.external_id,
-                source=pair.source,
-                meta=dict(pair.meta or {}),
-                prompt=pair.prompt.text,
-                response_a=pair.response_a.text,
-                response_b=pair.response_b.text,
-                queue_tier=pair.queue_tier,
-                min_confidence=pair.min_confidence,
-                human_label_count=pair.human_label_count,
-                human_consensus=pair.human_consensus,
-                override_label=pair.override_label,
-                version=pair.version,
-                judgments=judgments.get(pair.id, []),
-            )
-        )
-    return views
 
 
 def next_pairs(
@@ -388,12 +273,3 @@ def record_skip(session: Session, *, user: AuthUser, pair_id: int, note: str | N
         )
     )
     session.flush()
-
-
-def filter_choices(session: Session) -> dict[str, list]:
-    """Judge versions and sources for the filter widgets (sources via the source index)."""
-    judges = list(
-        session.execute(select(JudgeVersion.id, JudgeVersion.name).order_by(JudgeVersion.id))
-    )
-    sources = list(session.scalars(select(Pair.source).distinct().order_by(Pair.source).limit(500)))
-    return {"judges": [(j.id, j.name) for j in judges], "sources": sources}

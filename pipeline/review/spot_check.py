@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import AuditSample, AuditSampleItem, JudgeVersion, Judgment, Pair
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
@@ -27,8 +28,8 @@ NO_CONFIDENCE = len(BIN_EDGES) + 1  # invalid / failed / no confidence: a stratu
 MAX_SAMPLE = 100_000
 
 
-def stratum_of(confidence: float | None, status: str = "ok") -> int:
-    if status != "ok" or confidence is None:
+def stratum_of(confidence: float | None, status: str = JudgmentStatus.OK) -> int:
+    if status != JudgmentStatus.OK or confidence is None:
         return NO_CONFIDENCE
     return sum(confidence >= edge for edge in BIN_EDGES)
 
@@ -91,6 +92,34 @@ def draw_audit_sample(
     )
 
 
+def _pool_by_stratum(
+    session: Session,
+    judge_version_id: int,
+    comparison: tuple[str, str] | None,
+    pair_source: str | None,
+) -> dict[int, list[int]]:
+    """The pairs this judge judged (of `comparison`'s systems, of `pair_source`), by stratum,
+    in pair id order."""
+    by_stratum: dict[int, list[int]] = {}
+    query = select(Judgment.pair_id, Judgment.confidence, Judgment.status).where(
+        Judgment.judge_version_id == judge_version_id
+    )
+    if comparison or pair_source:
+        query = query.join(Pair, Pair.id == Judgment.pair_id)
+    if pair_source:
+        query = query.where(Pair.source == pair_source, Pair.response_a_id != Pair.response_b_id)
+    if comparison:
+        first, second = comparison
+        query = query.where(
+            ((Pair.system_a == first) & (Pair.system_b == second))
+            | ((Pair.system_a == second) & (Pair.system_b == first))
+        )
+    rows = session.execute(query.order_by(Judgment.pair_id))
+    for pair_id, confidence, status in rows:
+        by_stratum.setdefault(stratum_of(confidence, status), []).append(pair_id)
+    return by_stratum
+
+
 def store_audit_sample(
     session: Session,
     *,
@@ -114,23 +143,7 @@ def store_audit_sample(
     name = (name or "").strip() or f"{judge.name}{scope} n={size} seed={seed}"
     if session.scalar(select(AuditSample.id).where(AuditSample.name == name)) is not None:
         raise UserError(f"a sample named {name!r} already exists")
-    by_stratum: dict[int, list[int]] = {}
-    query = select(Judgment.pair_id, Judgment.confidence, Judgment.status).where(
-        Judgment.judge_version_id == judge_version_id
-    )
-    if comparison or pair_source:
-        query = query.join(Pair, Pair.id == Judgment.pair_id)
-    if pair_source:
-        query = query.where(Pair.source == pair_source, Pair.response_a_id != Pair.response_b_id)
-    if comparison:
-        first, second = comparison
-        query = query.where(
-            ((Pair.system_a == first) & (Pair.system_b == second))
-            | ((Pair.system_a == second) & (Pair.system_b == first))
-        )
-    rows = session.execute(query.order_by(Judgment.pair_id))
-    for pair_id, confidence, status in rows:
-        by_stratum.setdefault(stratum_of(confidence, status), []).append(pair_id)
+    by_stratum = _pool_by_stratum(session, judge_version_id, comparison, pair_source)
     if not by_stratum:
         between = f" between {comparison[0]} and {comparison[1]}" if comparison else ""
         raise UserError(f"judge {judge.name} has judged no pairs{between} yet")

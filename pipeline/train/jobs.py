@@ -8,6 +8,8 @@
                   and metrics from output/result.json) or 'failed' (exit code + the log's tail).
     trainer    -> streams every logged number into JobMetric (common.db_metrics_callback).
 
+What the Training page and `rlaif jobs` read about runs is in runs.py.
+
 This module imports no torch/transformers: the CLI and the app import it.
 """
 
@@ -30,6 +32,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from db.enums import ACTIVE_JOB_STATUSES, JobStatus
 from db.models import JobMetric, Snapshot, TrainingJob, utcnow
 from db.session import database_url, rlaif_home, session_scope
 from pipeline.auth import users as auth
@@ -41,7 +44,6 @@ MODULES = {
     "ppo": "pipeline.train.ppo",
     "evaluate": "pipeline.evaluation.evaluate_job",
 }
-ACTIVE = ("queued", "running")
 LOG_TAIL_CHARS = 4000
 
 
@@ -127,7 +129,7 @@ def start_job(
     with session_scope(url) as session:
         created_by = _acting_name(session, user, operator)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        job = TrainingJob(kind=kind, status="queued", config=config, created_by=created_by)
+        job = TrainingJob(kind=kind, status=JobStatus.QUEUED, config=config, created_by=created_by)
         job.snapshot_id = _snapshot_id(session, config.get("snapshot"))
         # The lineage link: a PPO run -> its reward model's run; an evaluation -> its policy's.
         job.parent_job_id = _parent_job(session, config.get("reward_model")) or config.get(
@@ -214,9 +216,9 @@ def cancel_job(
         job = session.get(TrainingJob, job_id)
         if job is None:
             raise UserError(f"no training job {job_id}")
-        if job.status not in ACTIVE:
+        if job.status not in ACTIVE_JOB_STATUSES:
             raise UserError(f"job {job_id} is already {job.status}")
-        job.status, job.ended_at, job.error = "cancelled", utcnow(), f"cancelled by {actor}"
+        job.status, job.ended_at, job.error = JobStatus.CANCELLED, utcnow(), f"cancelled by {actor}"
         pid = job.pid
     if pid and _group_alive(pid):
         os.killpg(pid, signal.SIGTERM)
@@ -225,15 +227,15 @@ def cancel_job(
             time.sleep(0.1)
         if _group_alive(pid):
             os.killpg(pid, signal.SIGKILL)
-    return "cancelled"
+    return JobStatus.CANCELLED
 
 
 def reconcile(session: Session) -> None:
     """A 'running' job whose process group is gone (machine restart, kill -9) is failed.
     Jobs run on the host that started them, where this check is meaningful."""
-    for job in session.scalars(select(TrainingJob).where(TrainingJob.status == "running")):
+    for job in session.scalars(select(TrainingJob).where(TrainingJob.status == JobStatus.RUNNING)):
         if not _group_alive(job.pid):
-            job.status, job.ended_at = "failed", utcnow()
+            job.status, job.ended_at = JobStatus.FAILED, utcnow()
             job.error = "the job's process disappeared\n" + log_tail(job.log_path)
 
 
@@ -245,74 +247,6 @@ def record_metrics(job_id: int, step: int, values: dict[str, float]) -> None:
             JobMetric(job_id=job_id, step=int(step), name=name[:128], value=value)
             for name, value in values.items()
         )
-
-
-def list_jobs(session: Session, limit: int = 50) -> list[TrainingJob]:
-    reconcile(session)
-    return list(session.scalars(select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)))
-
-
-def job_states(session: Session, limit: int = 50) -> tuple[tuple[int, str], ...]:
-    """(id, status) of the newest runs: the training page reruns in full when this changes."""
-    rows = session.execute(
-        select(TrainingJob.id, TrainingJob.status).order_by(TrainingJob.id.desc()).limit(limit)
-    )
-    return tuple((job_id, status) for job_id, status in rows)
-
-
-def metric_rows(session: Session, job_id: int) -> list[tuple[int, str, float]]:
-    return [
-        (row.step, row.name, row.value)
-        for row in session.execute(
-            select(JobMetric.step, JobMetric.name, JobMetric.value)
-            .where(JobMetric.job_id == job_id)
-            .order_by(JobMetric.step, JobMetric.id)
-        )
-    ]
-
-
-def lineage(session: Session, job: TrainingJob) -> list[str]:
-    """policy run -> reward model -> snapshot -> labels, as lines of text."""
-    chain, seen = [], set()
-    current: TrainingJob | None = job
-    while current is not None and current.id not in seen:
-        seen.add(current.id)
-        what = current.artifacts.get("model") or current.output_dir or "(no output yet)"
-        chain.append(f"{current.kind} job {current.id} ({current.status}): {what}")
-        if current is job:
-            chain.extend(evaluation_lines(session, job.id))
-        if current.kind == "ppo" and current.config.get("judge_model"):
-            chain.append(f"reward: direct judge {current.config['judge_model']} (d-RLAIF)")
-        elif current.kind == "ppo" and current.parent_job_id is None:
-            chain.append(f"reward model: {current.config.get('reward_model')}")
-        if current.snapshot_id:
-            snap = session.get(Snapshot, current.snapshot_id)
-            if snap is not None:
-                judges = ", ".join(snap.judge_versions or []) or "no AI judge"
-                chain.append(
-                    f"snapshot {snap.id}: {snap.n_human} human + {snap.n_ai} AI labels ({judges})"
-                )
-        current = session.get(TrainingJob, current.parent_job_id) if current.parent_job_id else None
-    return chain
-
-
-def evaluation_lines(session: Session, job_id: int) -> list[str]:
-    """policy run -> evaluation -> pairs -> judge version, one line per evaluation."""
-    from db.models import Evaluation, JudgeVersion
-
-    lines = []
-    for e in session.scalars(
-        select(Evaluation).where(Evaluation.policy_job_id == job_id).order_by(Evaluation.id)
-    ):
-        judge = session.get(JudgeVersion, e.judge_version_id) if e.judge_version_id else None
-        rate = (e.result or {}).get("ai_win_rate")
-        rate_text = "–" if rate is None else f"{rate:.1%}"
-        lines.append(
-            f"evaluation {e.id}: against {e.baseline}, {e.n_prompts} prompts -> pairs of "
-            f"source {e.pair_source} -> judge {judge.name if judge else '(none yet)'}; "
-            f"AI win rate {rate_text} ({e.status})"
-        )
-    return lines
 
 
 def accelerate_command(
@@ -337,17 +271,17 @@ def accelerate_command(
 def _finish(job_id: int, returncode: int) -> None:
     with session_scope() as session:
         job = session.get(TrainingJob, job_id)
-        if job is None or job.status != "running":
+        if job is None or job.status != JobStatus.RUNNING:
             return  # cancelled meanwhile: keep that
         result_path = Path(job.output_dir or "") / "result.json"
         if returncode == 0 and result_path.is_file():
             result = json.loads(result_path.read_text())
-            job.status = "succeeded"
+            job.status = JobStatus.SUCCEEDED
             job.artifacts = result.get("artifacts", {})
             job.final_metrics = result.get("metrics", {})
         else:
             why = f"exit code {returncode}" if returncode else "no result.json written"
-            job.status, job.error = "failed", f"{why}\n{log_tail(job.log_path)}"
+            job.status, job.error = JobStatus.FAILED, f"{why}\n{log_tail(job.log_path)}"
         job.ended_at = utcnow()
 
 
@@ -355,8 +289,8 @@ def supervise(job_id: int) -> int:
     with session_scope() as session:
         claimed = session.execute(
             update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
-            .values(status="running", started_at=utcnow(), pid=os.getpgrp())
+            .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.QUEUED)
+            .values(status=JobStatus.RUNNING, started_at=utcnow(), pid=os.getpgrp())
         ).rowcount
         job = session.get(TrainingJob, job_id)
         kind, log_path = job.kind, job.log_path
@@ -377,51 +311,3 @@ def supervise(job_id: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(supervise(int(sys.argv[1])))
-
-
-# --- reads and writes for the training page -----------------------------------------------------
-
-
-def make_snapshot(user: auth.AuthUser, min_confidence: float = 0.8, url: str | None = None):
-    """Export the current merged labels as a new snapshot (admin only). Returns (id, n_human,
-    n_ai)."""
-    from pipeline.train.snapshots import create_snapshot
-
-    with session_scope(url) as session:
-        auth.authorize(session, user, "admin")
-        snap = create_snapshot(session, min_confidence=min_confidence)
-        return snap.id, snap.n_human, snap.n_ai
-
-
-def snapshot_choices(session: Session, limit: int = 50) -> list[tuple[str, str]]:
-    rows = session.scalars(select(Snapshot).order_by(Snapshot.created_at.desc()).limit(limit))
-    return [
-        (s.id, f"{s.id} · {s.created_at:%Y-%m-%d %H:%M} · {s.n_human} human + {s.n_ai} AI")
-        for s in rows
-    ]
-
-
-def trained_reward_models(session: Session) -> list[tuple[str, str]]:
-    """(model folder, label) of the reward models that finished."""
-    rows = session.scalars(
-        select(TrainingJob)
-        .where(TrainingJob.kind == "reward", TrainingJob.status == "succeeded")
-        .order_by(TrainingJob.id.desc())
-    )
-    out = []
-    for job in rows:
-        acc = job.final_metrics.get("human_heldout_accuracy")
-        acc_text = f", human held-out acc {acc:.3f}" if isinstance(acc, float) else ""
-        if job.artifacts.get("model"):
-            out.append((job.artifacts["model"], f"job {job.id} ({job.snapshot_id}{acc_text})"))
-    return out
-
-
-def samples(job: TrainingJob, last: int = 8) -> list[dict[str, Any]]:
-    path = (job.artifacts or {}).get("samples") or (
-        str(Path(job.output_dir) / "samples.jsonl") if job.output_dir else None
-    )
-    if not path or not Path(path).is_file():
-        return []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()[-last:]
-    return [json.loads(line) for line in lines if line.strip()]

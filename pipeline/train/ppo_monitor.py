@@ -168,9 +168,9 @@ def judge_preference(
         for i, (p, a, b) in enumerate(zip(prompts, policy, reference, strict=True))
         if a != b
     ]
-    rows = {row["pair_id"]: row for row in judge.judge(pairs)} if pairs else {}
+    rows = {row.pair_id: row for row in judge.judge(pairs)} if pairs else {}
     values = [
-        float(rows[i]["p_a"]) if i in rows and rows[i].get("p_a") is not None else 0.5
+        float(rows[i].p_a) if i in rows and rows[i].p_a is not None else 0.5
         for i in range(len(prompts))
     ]
     return sum(values) / len(values) if values else 0.5

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from db.enums import JudgmentStatus
 from db.models import (
     HumanLabel,
     JudgeVersion,
@@ -72,7 +73,7 @@ def _ai_rows(session: Session, rule: MergeRule):
             Pair.human_label_count == 0,
             Pair.override_label.is_(None),
             Pair.judge_disagreement.is_(False),
-            Judgment.status == "ok",
+            Judgment.status == JudgmentStatus.OK,
             Judgment.label.in_(("A", "B")),
             or_(Judgment.swap_inconsistent.is_(False), Judgment.swap_inconsistent.is_(None)),
             Judgment.confidence >= rule.min_confidence,

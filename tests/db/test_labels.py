@@ -3,8 +3,10 @@
 import pytest
 from sqlalchemy import select
 
+from db.enums import QueueTier
+from db.label_rows import HumanLabelRow
 from db.labels import normalize_label, override_pair_label, upsert_human_labels
-from db.models import TIER_CONTRADICTS_HUMAN, TIER_SWAP_INCONSISTENT, HumanLabel, LabelAudit
+from db.models import HumanLabel, LabelAudit
 from db.pair_state import refresh_pair_state
 from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pairs
 
@@ -36,8 +38,8 @@ def test_queue_state_and_consensus(session):
     session.commit()
     for pair in (p0, p1, p2):
         session.refresh(pair)
-    assert p0.queue_tier == TIER_SWAP_INCONSISTENT and p0.min_confidence == 0.6
-    assert p1.queue_tier == TIER_CONTRADICTS_HUMAN and p1.human_consensus == "B"
+    assert p0.queue_tier == QueueTier.SWAP_INCONSISTENT and p0.min_confidence == 0.6
+    assert p1.queue_tier == QueueTier.CONTRADICTS_HUMAN and p1.human_consensus == "B"
     assert p2.human_label_count == 2 and p2.human_consensus is None
 
 
@@ -65,10 +67,10 @@ def test_set_wise_human_labels_match_the_row_by_row_rules(session):
     session.add(HumanLabel(pair_id=p1.id, annotator="ann1", label="B", note="kept", source="app"))
     session.flush()
     rows = [
-        {"pair_id": p0.id, "annotator": "ann1", "label": "A"},  # unchanged: no write, no audit
-        {"pair_id": p1.id, "annotator": "ann1", "label": "A"},  # changed; note None keeps "kept"
-        {"pair_id": p2.id, "annotator": "ann2", "label": "B", "note": "first"},
-        {"pair_id": p2.id, "annotator": "ann2", "label": "tie", "note": "later"},  # later wins
+        HumanLabelRow(p0.id, "ann1", "A"),  # unchanged: no write, no audit
+        HumanLabelRow(p1.id, "ann1", "A"),  # changed; note None keeps "kept"
+        HumanLabelRow(p2.id, "ann2", "B", note="first"),
+        HumanLabelRow(p2.id, "ann2", "tie", note="later"),  # later wins
     ]
     changed = upsert_human_labels(session, rows, source="import", reason="bulk")
     session.commit()
@@ -89,5 +91,5 @@ def test_set_wise_human_labels_match_the_row_by_row_rules(session):
     assert audits == [(p1.id, "B", "A", "bulk"), (p2.id, None, "tie", "bulk")]
     assert upsert_human_labels(session, rows, source="import", reason="bulk") == 0  # a re-run
     with pytest.raises(ValueError, match="not a human label"):
-        bad = [{"pair_id": p0.id, "annotator": "x", "label": "C"}]
+        bad = [HumanLabelRow(p0.id, "x", "C")]
         upsert_human_labels(session, bad, source="import", reason="r")

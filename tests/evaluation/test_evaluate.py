@@ -4,6 +4,7 @@ re-validation warnings."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -66,9 +67,8 @@ class LongerIsBetterJudge:
         for pair in pairs:
             p = sigmoid((len(pair.response_a) - len(pair.response_b)) / 20)
             draw = random.Random(f"{pair.response_a}|{pair.response_b}").random()
-            row = combine_orders(p, p)
-            row["label"] = "A" if draw < p else "B"
-            rows.append({"pair_id": pair.pair_id, **row})
+            row = combine_orders(p, p, pair_id=pair.pair_id)
+            rows.append(dataclasses.replace(row, label="A" if draw < p else "B"))
         return rows
 
 
@@ -278,7 +278,7 @@ def test_held_out_prompts_and_lineage(db_url, tiny_lm, tmp_path, session, cli, j
     assert evaluation.audit_sample_id is None  # a tie by construction: nothing to spot-check
     assert evaluation.alignment["human_pairs"] == 0
     # The run's lineage lines name the evaluation.
-    from pipeline.train.jobs import lineage
+    from pipeline.train.runs import lineage
 
     assert any(line.startswith(f"evaluation {evaluation.id}:") for line in lineage(session, job))
     # The baseline defaults to the run's base policy.

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from db.enums import ACTIVE_JOB_STATUSES
 from db.models import AuditSampleItem, Evaluation, Judgment, Pair, TrainingJob
 from db.session import session_scope
 from pipeline.auth import users as auth
 from pipeline.evaluation.evaluate_job import evaluations_for_run, start_for_run
 from pipeline.evaluation.policy_eval import JSON_KEYS
-from pipeline.train import jobs
+from pipeline.train import jobs, runs
 from tests.helpers.eval_runs import HELD_OUT, finished_ppo_run, judge_file, tiny_policy
 from tests.helpers.factories import label_pair
 
@@ -80,7 +81,7 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, reviewer, tiny_lm, tmp
     assert session.scalar(select(TrainingJob.id).where(TrainingJob.kind == "evaluate")) is None
     job_id = start_for_run(ppo_id, user=admin, n=32, judge=str(judge_file(tmp_path, tiny_lm)))
 
-    job = _wait(job_id, lambda s, j: j.status not in jobs.ACTIVE)
+    job = _wait(job_id, lambda s, j: j.status not in ACTIVE_JOB_STATUSES)
     assert job.status == "succeeded", job.error
     assert (job.kind, job.parent_job_id, job.created_by) == ("evaluate", ppo_id, "ada")
     assert job.config["baseline"] == str(tiny_lm)  # the run's base policy, from its lineage
@@ -112,7 +113,7 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, reviewer, tiny_lm, tmp
     # The policy run links to the evaluation, in its lineage lines and on its page.
     ppo = session.get(TrainingJob, ppo_id)
     assert any(
-        line.startswith(f"evaluation {evaluation_id}:") for line in jobs.lineage(session, ppo)
+        line.startswith(f"evaluation {evaluation_id}:") for line in runs.lineage(session, ppo)
     )
     (listed,) = evaluations_for_run(session, ppo_id)
     figures = [k for k in JSON_KEYS if k not in ("seconds", "cpu_seconds")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from db.label_rows import JudgmentRow
 from db.labels import override_pair_label, upsert_judgments
 from pipeline.evaluation import stats
 from pipeline.evaluation.outcomes import PairStream
@@ -38,7 +39,7 @@ def build_small(session) -> None:
     upsert_judgments(
         session,
         judge_version_id=judge.id,
-        rows=[{"pair_id": p6.id, "label": None, "status": "failed", "error": "boom"}],
+        rows=[JudgmentRow(p6.id, label=None, status="failed", error="boom")],
     )  # left out, counted
     p7 = pair("p7", "X", "Y", response_a="same text", response_b="same text")
     # A stored label on identical responses (e.g. imported) does not count: a tie by construction.

@@ -13,6 +13,7 @@ import pytest
 from scipy.optimize import minimize
 from sqlalchemy import select
 
+from db.label_rows import JudgmentRow
 from db.labels import override_pair_label, upsert_human_label, upsert_judgments
 from db.models import Judgment, Pair
 from pipeline.evaluation import outcomes, stats
@@ -52,7 +53,7 @@ def build_random_pool(session, seed: int = 3, n: int = 90) -> None:
                 row.update(label="invalid", status="invalid")
             elif roll < 0.08:
                 row.update(label=None, status="failed", p_a=None)
-            upsert_judgments(session, judge_version_id=judge.id, rows=[row])
+            upsert_judgments(session, judge_version_id=judge.id, rows=[JudgmentRow(**row)])
         if rng.random() < 0.35:
             upsert_human_label(
                 session,
@@ -144,12 +145,12 @@ def test_fast_paths_match_a_straightforward_computation(db_url, session):
         labelled = [r for r in rows if r[3] is not None]
         ppi = ppi_interval(
             [r[3] for r in labelled], [r[1] for r in labelled], [r[1] for r in rows]
-        )["ppi"]
+        ).ppi
         assert row.ppi_labelled == len(labelled)
         if ppi is None:
             assert row.ppi_win_rate is None
         else:
-            assert row.ppi_win_rate == pytest.approx(ppi["estimate"], abs=1e-9)
+            assert row.ppi_win_rate == pytest.approx(ppi.estimate, abs=1e-9)
 
 
 def test_the_length_bias_and_the_leaderboard_counts_match(db_url, session):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 BARRIER_TIMEOUT_S = 120
 
@@ -45,10 +44,10 @@ class StandInJudge:
             confidence_kind="imported",
         )
 
-    def judge(self, pairs) -> list[dict[str, Any]]:
+    def judge(self, pairs) -> list:
         from pipeline.judging.base import combine_orders
 
-        return [{"pair_id": p.pair_id, **combine_orders(0.1, 0.1)} for p in pairs]
+        return [combine_orders(0.1, 0.1, pair_id=p.pair_id) for p in pairs]
 
 
 def judge(url: str, chunk_size: int, barrier) -> None:

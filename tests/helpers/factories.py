@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from db.label_rows import JudgmentRow
 from db.labels import get_or_create_judge_version, upsert_human_label, upsert_judgments
 from db.models import Pair, Prompt, Response
 from pipeline.ingest.records import sha256
@@ -76,7 +77,7 @@ def judge_pair(session: Session, judge, pair: Pair, label: str, confidence: floa
         p_a = 0.5
     row = {"pair_id": pair.id, "label": label, "confidence": confidence, "p_a": p_a}
     row.update(extra)
-    upsert_judgments(session, judge_version_id=judge.id, rows=[row])
+    upsert_judgments(session, judge_version_id=judge.id, rows=[JudgmentRow(**row)])
 
 
 def label_pair(session: Session, pair: Pair, annotator: str, label: str, source: str = "app"):

@@ -4,6 +4,7 @@ the leaderboard and win-rate tests."""
 
 from __future__ import annotations
 
+from db.label_rows import JudgmentRow
 from db.labels import override_pair_label, upsert_judgments
 from db.session import session_scope
 from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair, make_pairs
@@ -53,7 +54,7 @@ def build_example(url: str) -> None:
         upsert_judgments(
             s,
             judge_version_id=j1.id,
-            rows=[{"pair_id": p[8].id, "label": None, "status": "failed", "error": "timeout"}],
+            rows=[JudgmentRow(p[8].id, label=None, status="failed", error="timeout")],
         )
         judge_pair(s, j2, p[9], "A")
         for i, label in ((11, "B"), (12, "tie")):

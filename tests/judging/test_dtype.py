@@ -70,7 +70,7 @@ def test_the_pinned_version_names_the_dtype_auto_resolved_to(tiny_lm):
         judge = HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu", dtype=dtype))
         versions[dtype] = judge.identity.params["dtype"]
         rows = judge.judge(_pairs())
-        assert all(0 <= r["p_a"] <= 1 for r in rows)
+        assert all(0 <= r.p_a <= 1 for r in rows)
     assert versions == {"float32": "float32", "bfloat16": "bfloat16+float32-head"}
     auto = HfLogprobJudge(JudgeConfig(model=str(tiny_lm), device="cpu"))
     native = hf_common.cpu_has_native_bf16(hf_common.cpu_flags())

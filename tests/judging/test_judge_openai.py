@@ -146,11 +146,11 @@ def test_logprob_path(server):
     [row] = judge.judge([PAIR])
     p_ab = 0.7 / 0.9  # "good" shown first: " A" 0.7 vs " B" 0.2 (C is not a label)
     p_a_ba = 1 - 0.3 / 0.9  # "bad" shown first: A 0.3 vs B 0.6 -> good (second slot) 0.6/0.9
-    assert row["status"] == "ok" and row["label"] == "A"
-    assert row["p_a_ab"] == pytest.approx(p_ab)
-    assert row["p_a_ba"] == pytest.approx(p_a_ba)
-    assert row["p_a"] == pytest.approx((p_ab + p_a_ba) / 2)
-    assert row["swap_inconsistent"] is False
+    assert row.status == "ok" and row.label == "A"
+    assert row.p_a_ab == pytest.approx(p_ab)
+    assert row.p_a_ba == pytest.approx(p_a_ba)
+    assert row.p_a == pytest.approx((p_ab + p_a_ba) / 2)
+    assert row.swap_inconsistent is False
 
 
 def test_text_fallback_with_k_samples(server):
@@ -158,9 +158,9 @@ def test_text_fallback_with_k_samples(server):
     assert judge.identity.confidence_kind == "sampled"  # the server sent no logprobs
     [row] = judge.judge([PAIR])
     # Good first: A, A, B -> 2/3. Bad first: B, B, (unparseable) -> P(first) 0 -> P(A) 1.
-    assert row["p_a_ab"] == pytest.approx(2 / 3)
-    assert row["p_a_ba"] == pytest.approx(1.0)
-    assert row["p_a"] == pytest.approx(5 / 6) and row["label"] == "A"
+    assert row.p_a_ab == pytest.approx(2 / 3)
+    assert row.p_a_ba == pytest.approx(1.0)
+    assert row.p_a == pytest.approx(5 / 6) and row.label == "A"
     assert server.requests["text"] == 1 + 2 * 3  # probe + k samples per order
 
 
@@ -169,8 +169,8 @@ def test_timeout_is_retried_then_recorded_as_failed(server):
     started = time.perf_counter()
     [row] = judge.judge([PAIR])
     assert time.perf_counter() - started < 1.5  # the two orders ran concurrently
-    assert row["status"] == "failed" and row["label"] is None
-    assert "APITimeoutError after 2 attempts" in row["error"]
+    assert row.status == "failed" and row.label is None
+    assert "APITimeoutError after 2 attempts" in row.error
     assert server.requests["slow"] == 4  # 2 orders x (1 try + 1 retry)
 
 

@@ -153,12 +153,12 @@ def test_many_prompts_per_request_both_orders_side_by_side(list_server, tiny_lm)
     first_batch = list_server.prompt_lists[1]
     assert len(first_batch) == 4
     assert [shown_first(p) for p in first_batch] == ["good", "bad", "good", "bad"]
-    assert [r["pair_id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r.pair_id for r in rows] == [1, 2, 3, 4, 5]
     for row in rows:
-        assert row["status"] == "ok" and row["label"] == "A"
-        assert row["p_a_ab"] == pytest.approx(P_AB)
-        assert row["p_a_ba"] == pytest.approx(P_A_BA)
-        assert row["p_a"] == pytest.approx((P_AB + P_A_BA) / 2)
+        assert row.status == "ok" and row.label == "A"
+        assert row.p_a_ab == pytest.approx(P_AB)
+        assert row.p_a_ba == pytest.approx(P_A_BA)
+        assert row.p_a == pytest.approx((P_AB + P_A_BA) / 2)
 
 
 def test_a_500_on_one_batch_is_retried(list_server, tiny_lm):
@@ -172,8 +172,8 @@ def test_a_500_on_one_batch_is_retried(list_server, tiny_lm):
     )
     rows = judge.judge(pairs("ok", "server-error", "ok"))
     assert list_server.requests["flaky"] == 1 + 3 + 1  # probe, 3 batches, 1 retry
-    assert [r["status"] for r in rows] == ["ok", "ok", "ok"]
-    assert rows[1]["label"] == "A" and rows[1]["p_a"] == pytest.approx((P_AB + P_A_BA) / 2)
+    assert [r.status for r in rows] == ["ok", "ok", "ok"]
+    assert rows[1].label == "A" and rows[1].p_a == pytest.approx((P_AB + P_A_BA) / 2)
 
 
 def test_failures_are_recorded_per_pair_never_dropped(list_server, tiny_lm):
@@ -182,13 +182,13 @@ def test_failures_are_recorded_per_pair_never_dropped(list_server, tiny_lm):
     )
     batch = pairs("ok", "no-answer", "server-error", "ok")
     rows = judge.judge(batch)
-    assert [r["pair_id"] for r in rows] == [p.pair_id for p in batch]
+    assert [r.pair_id for r in rows] == [p.pair_id for p in batch]
     # First request: pair 1 ok, pair 2's A-first prompt missing from the reply.
-    assert rows[0]["status"] == "ok"
-    assert rows[1]["status"] == "failed" and "no logprobs" in rows[1]["error"]
+    assert rows[0].status == "ok"
+    assert rows[1].status == "failed" and "no logprobs" in rows[1].error
     # Second request: 500 twice (1 try + 1 retry): both of its pairs fail with the error.
-    assert rows[2]["status"] == rows[3]["status"] == "failed"
-    assert "InternalServerError after 2 attempts" in rows[3]["error"]
+    assert rows[2].status == rows[3].status == "failed"
+    assert "InternalServerError after 2 attempts" in rows[3].error
     assert list_server.requests["lists"] == 1 + 1 + 2
 
 
@@ -197,7 +197,7 @@ def test_the_servers_tokenize_renders_the_template(list_server):
     assert judge.identity.params["request_mode"] == "completions-prompt-lists"
     assert judge.identity.params["chat_template"] == "server:/tokenize"
     [row] = judge.judge([PAIR])
-    assert row["status"] == "ok" and row["p_a"] == pytest.approx((P_AB + P_A_BA) / 2)
+    assert row.status == "ok" and row.p_a == pytest.approx((P_AB + P_A_BA) / 2)
 
 
 def test_a_server_without_prompt_lists_falls_back_to_chat(server, tiny_lm):  # noqa: F811
@@ -205,7 +205,7 @@ def test_a_server_without_prompt_lists_falls_back_to_chat(server, tiny_lm):  # n
     assert judge.identity.params["request_mode"] == "chat"
     assert judge.identity.params["chat_template"] == "server"
     [row] = judge.judge([PAIR])
-    assert row["status"] == "ok" and row["p_a"] == pytest.approx((P_AB + P_A_BA) / 2)
+    assert row.status == "ok" and row.p_a == pytest.approx((P_AB + P_A_BA) / 2)
     assert server.requests["logprob"] == 1 + 2  # the chat probe, then one request per order
 
 

@@ -40,12 +40,12 @@ def test_label_token_probabilities_match_hand_softmax(judge):
             exp_b = sum(math.exp(logits[t]) for t in b_ids)
             expected.append(exp_a / (exp_a + exp_b))
         p_ab, p_a_ba = expected[0], 1 - expected[1]
-        assert row["p_a_ab"] == pytest.approx(p_ab, abs=1e-5)
-        assert row["p_a_ba"] == pytest.approx(p_a_ba, abs=1e-5)
-        assert row["p_a"] == pytest.approx((p_ab + p_a_ba) / 2, abs=1e-5)
-        assert row["label"] == ("A" if (p_ab + p_a_ba) / 2 > 0.5 else "B")
-        assert row["swap_inconsistent"] == ((p_ab > 0.5) != (p_a_ba > 0.5))
-        assert row["confidence"] == pytest.approx(max(row["p_a"], 1 - row["p_a"]))
+        assert row.p_a_ab == pytest.approx(p_ab, abs=1e-5)
+        assert row.p_a_ba == pytest.approx(p_a_ba, abs=1e-5)
+        assert row.p_a == pytest.approx((p_ab + p_a_ba) / 2, abs=1e-5)
+        assert row.label == ("A" if (p_ab + p_a_ba) / 2 > 0.5 else "B")
+        assert row.swap_inconsistent == ((p_ab > 0.5) != (p_a_ba > 0.5))
+        assert row.confidence == pytest.approx(max(row.p_a, 1 - row.p_a))
 
 
 def test_only_last_position_logits_are_computed(judge):
@@ -59,16 +59,16 @@ def test_only_last_position_logits_are_computed(judge):
 
 
 def test_combine_orders_by_hand():
-    row = combine_orders(0.8, 0.3)  # A first: A; A second: B -> inconsistent
-    assert row["p_a"] == pytest.approx(0.55)
-    assert row["label"] == "A" and row["swap_inconsistent"] is True
-    assert row["confidence"] == pytest.approx(0.55)
-    row = combine_orders(0.2, 0.3)
-    assert row["p_a"] == pytest.approx(0.25) and row["label"] == "B"
-    assert row["swap_inconsistent"] is False and row["confidence"] == pytest.approx(0.75)
-    assert combine_orders(0.56, 0.5, tie_band=0.05)["label"] == "tie"
-    assert combine_orders(0.56, 0.5, tie_band=0.01)["label"] == "A"
-    assert combine_orders(0.5, 0.5)["label"] == "B"  # A only when p > 0.5
+    row = combine_orders(0.8, 0.3, pair_id=1)  # A first: A; A second: B -> inconsistent
+    assert row.p_a == pytest.approx(0.55)
+    assert row.label == "A" and row.swap_inconsistent is True
+    assert row.confidence == pytest.approx(0.55)
+    row = combine_orders(0.2, 0.3, pair_id=1)
+    assert row.p_a == pytest.approx(0.25) and row.label == "B"
+    assert row.swap_inconsistent is False and row.confidence == pytest.approx(0.75)
+    assert combine_orders(0.56, 0.5, tie_band=0.05, pair_id=1).label == "tie"
+    assert combine_orders(0.56, 0.5, tie_band=0.01, pair_id=1).label == "A"
+    assert combine_orders(0.5, 0.5, pair_id=1).label == "B"  # A only when p > 0.5
 
 
 def test_make_batches_respects_token_budget():
@@ -177,8 +177,8 @@ def test_reward_model_judge_is_sigmoid_of_reward_difference(tiny_rm):
                 ids = torch.tensor([judge.encode(pair.prompt, response)])
                 rewards.append(judge.model(ids).logits[0, 0].item())
         p = 1 / (1 + math.exp(-(rewards[0] - rewards[1])))
-        assert row["p_a"] == pytest.approx(p, abs=1e-5)
-        assert row["swap_inconsistent"] is False
+        assert row.p_a == pytest.approx(p, abs=1e-5)
+        assert row.swap_inconsistent is False
     assert judge.identity.confidence_kind == "reward_model"
 
 
@@ -195,9 +195,7 @@ def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
     judge = HfLogprobJudge(config)
     assert judge.identity.params["rationale"] is True
     [row] = judge.judge(PAIRS[:1])
-    assert (
-        row["rationale"].startswith("[A shown first] ") and "[B shown first] " in row["rationale"]
-    )
+    assert row.rationale.startswith("[A shown first] ") and "[B shown first] " in row.rationale
     # Rebuild the A-first sequence by hand: prompt + rationale cue, greedy tokens, answer cue.
     pair = PAIRS[0]
     rendered = judge.template.render(
@@ -218,4 +216,4 @@ def test_rationale_mode_scores_after_the_generated_rationale(tiny_lm):
     logits = last_logits(judge.model, ids + thought + cue)
     exp_a = sum(math.exp(logits[t]) for t in judge.label_ids["A"])
     exp_b = sum(math.exp(logits[t]) for t in judge.label_ids["B"])
-    assert row["p_a_ab"] == pytest.approx(exp_a / (exp_a + exp_b), abs=1e-5)
+    assert row.p_a_ab == pytest.approx(exp_a / (exp_a + exp_b), abs=1e-5)

@@ -128,7 +128,7 @@ def test_resume_after_sigkill_mid_chunk(cli, session, pairs, tiny_lm, tmp_path, 
 
     judge = build_judge(JudgeConfig(name="tiny", model=str(tiny_lm), device="cpu"))
     fresh = judge.judge(pair_inputs(session, [r.pair_id for r in rows]))
-    assert [r.p_a for r in rows] == pytest.approx([f["p_a"] for f in fresh], abs=1e-6)
+    assert [r.p_a for r in rows] == pytest.approx([f.p_a for f in fresh], abs=1e-6)
     assert session.scalar(select(func.count()).select_from(LabelAudit)) == 0
 
 

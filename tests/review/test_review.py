@@ -7,13 +7,13 @@ import math
 import pytest
 from sqlalchemy import func, select
 
-from db.labels import REQUIRED_LABELS_KEY, set_setting
+from db.app_settings import set_setting
 from db.models import AuditSampleItem, HumanLabel, LabelAudit, QueueClaim
 from db.session import get_sessionmaker
 from pipeline.auth import users as auth
 from pipeline.errors import UserError
 from pipeline.review import browse, queue, spot_check
-from pipeline.review.queue import QueueFilters
+from pipeline.review.types import REQUIRED_LABELS_KEY, SKIP_KIND, QueueFilters
 from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
 
 
@@ -102,7 +102,7 @@ def test_label_and_skip_move_on(session, world):
     assert queue.queue_pair_ids(session, username="carol", limit=10) == _ids(world, 1, 2, 3, 4)
     row = session.scalar(select(HumanLabel).where(HumanLabel.annotator == "alice"))
     assert (row.label, row.note, row.source) == ("B", "odd", "app")
-    skip = session.scalar(select(LabelAudit).where(LabelAudit.kind == queue.SKIP_KIND))
+    skip = session.scalar(select(LabelAudit).where(LabelAudit.kind == SKIP_KIND))
     assert (skip.actor, skip.reason) == ("alice", "can't tell")
 
 

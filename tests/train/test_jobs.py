@@ -112,7 +112,7 @@ def test_start_observe_and_cancel_from_the_page(people, snapshot, tiny_rm):
 def test_viewer_cannot_start_or_cancel(people, snapshot, sqlite_url):
     from db.models import TrainingJob
     from db.session import session_scope
-    from pipeline.train import jobs
+    from pipeline.train import jobs, runs
 
     _, viewer = people
     at = _page(viewer).run()
@@ -123,7 +123,7 @@ def test_viewer_cannot_start_or_cancel(people, snapshot, sqlite_url):
     with pytest.raises(PermissionError, match="vic is a viewer"):
         jobs.start_job("reward", {"snapshot": str(snapshot)}, user=viewer)
     with pytest.raises(PermissionError):
-        jobs.make_snapshot(viewer)
+        runs.make_snapshot(viewer)
     with session_scope(sqlite_url) as session:
         assert session.query(TrainingJob).count() == 0
         job = TrainingJob(kind="reward", config={}, created_by="ada", status="queued")

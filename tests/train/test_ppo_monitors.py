@@ -119,7 +119,7 @@ def _job(url: str) -> int:
 
 def _series(url: str, job_id: int) -> dict[str, list[tuple[int, float]]]:
     from db.session import session_scope
-    from pipeline.train.jobs import metric_rows
+    from pipeline.train.runs import metric_rows
 
     with session_scope(url) as session:
         return m.series_from_rows(metric_rows(session, job_id))

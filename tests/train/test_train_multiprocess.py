@@ -63,7 +63,7 @@ def _launch(kind: str, config: dict, folder: Path) -> str:
 
 def _metric_rows(job_id: int) -> list[tuple[int, str, float]]:
     from db.session import session_scope
-    from pipeline.train.jobs import metric_rows
+    from pipeline.train.runs import metric_rows
 
     with session_scope() as session:
         return metric_rows(session, job_id)

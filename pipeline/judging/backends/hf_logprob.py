@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from db.enums import JudgmentStatus
+from db.label_rows import JudgmentRow
 from pipeline.judging.backends import hf_common, hf_forward
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders
 from pipeline.judging.config import JudgeConfig
@@ -110,7 +113,7 @@ class HfLogprobJudge(hf_common.LabelTokenJudge):
         texts = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in thoughts]
         return sequences, texts
 
-    def judge(self, pairs: list[PairInput]) -> list[dict[str, Any]]:
+    def judge(self, pairs: list[PairInput]) -> list[JudgmentRow]:
         if not pairs:
             return []
         rationales: list[str] = []
@@ -126,15 +129,14 @@ class HfLogprobJudge(hf_common.LabelTokenJudge):
         rows = []
         for i, pair in enumerate(pairs):
             (p_ab, mass_ab), (p_first_ba, mass_ba) = probs[i], probs[n + i]
-            row = combine_orders(p_ab, 1 - p_first_ba, self.config.tie_band)
-            row["pair_id"] = pair.pair_id
-            row["raw_output"] = json.dumps(
-                {"label_mass_ab": round(mass_ab, 6), "label_mass_ba": round(mass_ba, 6)}
-            )
+            row = combine_orders(p_ab, 1 - p_first_ba, self.config.tie_band, pair_id=pair.pair_id)
+            raw = {"label_mass_ab": round(mass_ab, 6), "label_mass_ba": round(mass_ba, 6)}
+            row = replace(row, raw_output=json.dumps(raw))
             if min(mass_ab, mass_ba) < self.config.min_label_mass:
-                row.update(label="invalid", status="invalid")
+                invalid = JudgmentStatus.INVALID
+                row = replace(row, label=invalid.value, status=invalid)
             if rationales:
                 first, second = rationales[2 * i], rationales[2 * i + 1]
-                row["rationale"] = f"[A shown first] {first}\n\n[B shown first] {second}"
+                row = replace(row, rationale=f"[A shown first] {first}\n\n[B shown first] {second}")
             rows.append(row)
         return rows

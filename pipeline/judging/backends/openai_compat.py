@@ -28,11 +28,14 @@ import json
 import math
 import random
 import ssl
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import openai
 
+from db.enums import JudgmentStatus
+from db.label_rows import JudgmentRow
 from pipeline.errors import UserError
 from pipeline.judging import chat_render
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders, failed_row, parse_label
@@ -245,23 +248,22 @@ class OpenAICompatJudge:
         p_first = sum(v == "A" for v in valid) / len(valid) if valid else None
         return p_first, {"samples": texts}
 
-    def _row(self, pair: PairInput, ab: tuple, ba: tuple) -> dict[str, Any]:
+    def _row(self, pair: PairInput, ab: tuple, ba: tuple) -> JudgmentRow:
         """The judgment from both orders' (P(first slot) or None, raw record)."""
         (p_ab, raw_ab), (p_ba_first, raw_ba) = ab, ba
         raw = json.dumps({"ab": raw_ab, "ba": raw_ba})[:20000]
         if p_ab is None or p_ba_first is None:
-            return {
-                "pair_id": pair.pair_id,
-                "label": "invalid",
-                "status": "invalid",
-                "raw_output": raw,
-                "error": "no label in the answer",
-            }
-        row = combine_orders(p_ab, 1 - p_ba_first, self.config.tie_band)
-        row.update(pair_id=pair.pair_id, raw_output=raw)
-        return row
+            return JudgmentRow(
+                pair_id=pair.pair_id,
+                label=JudgmentStatus.INVALID.value,
+                status=JudgmentStatus.INVALID,
+                raw_output=raw,
+                error="no label in the answer",
+            )
+        row = combine_orders(p_ab, 1 - p_ba_first, self.config.tie_band, pair_id=pair.pair_id)
+        return replace(row, raw_output=raw)
 
-    async def _pair(self, client, semaphore, pair: PairInput) -> dict[str, Any]:
+    async def _pair(self, client, semaphore, pair: PairInput) -> JudgmentRow:
         # Both orders run to the end (retries included) before the pair is decided.
         results = await asyncio.gather(
             self._order(client, semaphore, pair, False),
@@ -305,7 +307,7 @@ class OpenAICompatJudge:
         found = first_slot_from_top_logprobs(top, self.config.labels)
         return (found[0] if found else None), {"text": choice.get("text"), "top_logprobs": top[:10]}
 
-    async def _prompt_list(self, client, semaphore, pairs: list[PairInput]) -> list[dict]:
+    async def _prompt_list(self, client, semaphore, pairs: list[PairInput]) -> list[JudgmentRow]:
         """One completions request for `pairs`, both orders side by side: [ab0, ba0, ab1, ...].
 
         A request that fails after its retries fails all its pairs; a pair the reply has no
@@ -338,8 +340,8 @@ class OpenAICompatJudge:
             self.on_progress(len(pairs))
         return rows
 
-    def judge(self, pairs: list[PairInput]) -> list[dict[str, Any]]:
-        async def run() -> list[dict[str, Any]]:
+    def judge(self, pairs: list[PairInput]) -> list[JudgmentRow]:
+        async def run() -> list[JudgmentRow]:
             semaphore = asyncio.Semaphore(self.config.concurrency)
             async with self._client() as client:
                 if self.renderer is None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+from dataclasses import replace
 
 import torch
 
+from db.label_rows import JudgmentRow
 from pipeline.errors import UserError
 from pipeline.judging.backends import hf_common, hf_forward
 from pipeline.judging.base import JudgeIdentity, PairInput, combine_orders, sigmoid
@@ -96,7 +97,7 @@ class RewardModelJudge:
                     self.on_progress(len(batch))
         return out
 
-    def judge(self, pairs: list[PairInput]) -> list[dict[str, Any]]:
+    def judge(self, pairs: list[PairInput]) -> list[JudgmentRow]:
         if not pairs:
             return []
         sequences = [self.encode(p.prompt, p.response_a) for p in pairs]
@@ -106,7 +107,6 @@ class RewardModelJudge:
         for i, pair in enumerate(pairs):
             r_a, r_b = rewards[i], rewards[len(pairs) + i]
             p = sigmoid(r_a - r_b)
-            row = combine_orders(p, p, self.config.tie_band)
-            row.update(pair_id=pair.pair_id, raw_output=json.dumps({"r_a": r_a, "r_b": r_b}))
-            rows.append(row)
+            row = combine_orders(p, p, self.config.tie_band, pair_id=pair.pair_id)
+            rows.append(replace(row, raw_output=json.dumps({"r_a": r_a, "r_b": r_b})))
         return rows
