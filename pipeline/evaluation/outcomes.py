@@ -24,6 +24,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Join,
+    Text,
     and_,
     case,
     cast,
@@ -215,7 +216,8 @@ def stream_pairs(
     into one integer, and the judge's P(A) (NO_OUTCOME for NULL). At a million rows the cost is
     the SQL expressions and the number of values crossing the DBAPI, so both are kept small.
     With too many judges x systems to pack exactly, the length difference gets its own column.
-    `counts_only`: the packed outcomes alone (length_diff 0, soft 0.5), for the counts."""
+    `counts_only`: the packed outcomes alone (length_diff 0, soft 0.5), for the counts, fetched
+    as one string (_fetch_int_list)."""
     names = system_names(session, where) if judge_ids else []
     if not names:
         return _empty_stream()
@@ -239,13 +241,14 @@ def stream_pairs(
     if not self_pairs:
         conditions.append(Pair.system_a != Pair.system_b)
     p_a = func.coalesce(cast(Judgment.p_a, Float), literal(NO_OUTCOME))
-    columns = [packed] if counts_only else [packed, p_a] if pack_diff else [packed, p_a, diff]
+    if counts_only:
+        packed_values = _fetch_int_list(session, packed, pairs_with_judgments(), conditions)
+        diff_values, p_a_values = np.zeros(len(packed_values)), np.full(len(packed_values), 0.5)
+        return _unpack(names, judges, packed_values, diff_values, p_a_values)
+    columns = [packed, p_a] if pack_diff else [packed, p_a, diff]
     query = select(*columns).select_from(pairs_with_judgments()).where(*conditions)
     rows = _fetch_columns(session, query, len(columns))
     packed_values = rows[0].astype(np.int64)
-    if counts_only:
-        diff_values, p_a_values = np.zeros(len(packed_values)), np.full(len(packed_values), 0.5)
-        return _unpack(names, judges, packed_values, diff_values, p_a_values)
     if pack_diff:
         packed_values, diff_values = np.divmod(packed_values, 2**_DIFF_BITS)
         diff_values = (diff_values - 2 ** (_DIFF_BITS - 1)).astype(float)
@@ -274,6 +277,24 @@ def _unpack(names, judges, packed: np.ndarray, diff: np.ndarray, p_a: np.ndarray
         length_diff=diff,
         human=np.where(human_code == _NONE, np.nan, human_code / 2),
     )
+
+
+def _fetch_int_list(session: Session, value, from_, conditions) -> np.ndarray:
+    """The integer `value` of every row, as one comma-separated string built by the database
+    and parsed by numpy: at a million rows one value across the DBAPI costs less than a
+    million one-column rows (about 0.2 s of CPU less on SQLite). The row count comes along to
+    check the parse. (For the full stream, P(A) would have to cross as exact text or scaled
+    integers: measured, that costs as much as it saves.)"""
+    if session.get_bind().dialect.name == "sqlite":
+        joined = func.group_concat(value, ",")
+    else:
+        joined = func.string_agg(cast(value, Text), ",")
+    query = select(joined, func.count()).select_from(from_).where(*conditions)
+    text, count = session.execute(query).one()
+    values = np.fromstring(text or "", dtype=np.int64, sep=",")
+    if len(values) != count:
+        raise RuntimeError(f"parsed {len(values)} of {count} stream values")
+    return values
 
 
 def _fetch_columns(session: Session, query, width: int) -> np.ndarray:
