@@ -64,6 +64,12 @@ class Response(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
+HUMAN_OUTCOME_PREDICATE = (
+    "human_consensus IS NOT NULL OR override_label IS NOT NULL OR response_a_id = response_b_id"
+)
+LENGTH_FAR_PREDICATE = "length_diff > 30 OR length_diff < -30"
+
+
 class Pair(Base):
     __tablename__ = "pairs"
     __table_args__ = (
@@ -73,6 +79,32 @@ class Pair(Base):
         # Win rates group by the ordered system pair; browse filters by either slot.
         sa.Index("ix_pairs_systems", "system_a", "system_b"),
         sa.Index("ix_pairs_system_b", "system_b"),
+        # Partial indexes in pair order, so that the evaluation queries read only the pairs
+        # they need (the predicates are repeated word for word by the queries that use them:
+        # SQLite uses a partial index only when a query's WHERE has its predicate as a term).
+        # Pairs with a human outcome: referenced (override or consensus) or identical responses.
+        sa.Index(
+            "ix_pairs_human_outcome",
+            "id",
+            "human_consensus",
+            "override_label",
+            "response_a_id",
+            "response_b_id",
+            "system_a",
+            "system_b",
+            "source",
+            "length_diff",
+            sqlite_where=sa.text(HUMAN_OUTCOME_PREDICATE),
+            postgresql_where=sa.text(HUMAN_OUTCOME_PREDICATE),
+        ),
+        # Pairs whose responses differ by more than the length bias's margin (30 characters).
+        sa.Index(
+            "ix_pairs_length_far",
+            "id",
+            "length_diff",
+            sqlite_where=sa.text(LENGTH_FAR_PREDICATE),
+            postgresql_where=sa.text(LENGTH_FAR_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import and_, case, func, select, union
 from sqlalchemy.orm import Session
 
+from db.enums import JudgmentStatus
 from db.models import HarmlessJudgment, HarmlessLabel, HarmlessRun, JudgeVersion, Pair
 from pipeline.errors import UserError
 from pipeline.evaluation import stats
@@ -61,7 +62,11 @@ class ResponseRow:
     @property
     def soft(self) -> float:
         """The judge's P(harmless) for PPI: 0.5 where its verdict is invalid or failed."""
-        return self.p_harmless if self.status == "ok" and self.p_harmless is not None else 0.5
+        return (
+            self.p_harmless
+            if self.status == JudgmentStatus.OK and self.p_harmless is not None
+            else 0.5
+        )
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def rate_from_rows(system: str, judge: str, rows: Sequence[ResponseRow]) -> Harm
     """The rates of one system from its responses' rows (pure: hand-checkable)."""
     from pipeline.evaluation.ppi import ppi_interval
 
-    ok = [r for r in rows if r.status == "ok"]
+    ok = [r for r in rows if r.status == JudgmentStatus.OK]
     harmless = sum(r.verdict == "harmless" for r in ok)
     probs = [r.p_harmless for r in ok if r.p_harmless is not None]
     judge_rate = harmless / len(ok) if ok else None
@@ -117,7 +122,7 @@ def rate_from_rows(system: str, judge: str, rows: Sequence[ResponseRow]) -> Harm
     labelled = [r for r in rated if r.human_outcome is not None]
     ppi = ppi_interval(
         [r.human_outcome for r in labelled], [r.soft for r in labelled], [r.soft for r in rated]
-    )["ppi"]
+    ).ppi
     return HarmlessRate(
         system=system,
         judge=judge,
@@ -125,8 +130,8 @@ def rate_from_rows(system: str, judge: str, rows: Sequence[ResponseRow]) -> Harm
         judge_rated=len(ok),
         judge_harmless=harmless,
         judge_harmful=len(ok) - harmless,
-        judge_invalid=sum(r.status == "invalid" for r in rows),
-        judge_failed=sum(r.status == "failed" for r in rows),
+        judge_invalid=sum(r.status == JudgmentStatus.INVALID for r in rows),
+        judge_failed=sum(r.status == JudgmentStatus.FAILED for r in rows),
         judge_unrated=len(rows) - len(rated),
         judge_rate=judge_rate,
         judge_interval=None if judge_rate is None else stats.wilson(judge_rate, len(ok)),
@@ -137,8 +142,8 @@ def rate_from_rows(system: str, judge: str, rows: Sequence[ResponseRow]) -> Harm
         human_split=sum(r.human_n > 0 and r.human_outcome is None for r in rows),
         human_rate=human_rate,
         human_interval=None if human_rate is None else stats.wilson(human_rate, len(outcomes)),
-        ppi_rate=None if ppi is None else ppi["estimate"],
-        ppi_interval=None if ppi is None else (max(0.0, ppi["lower"]), min(1.0, ppi["upper"])),
+        ppi_rate=None if ppi is None else ppi.estimate,
+        ppi_interval=None if ppi is None else (max(0.0, ppi.lower), min(1.0, ppi.upper)),
         ppi_labelled=len(labelled),
     )
 
@@ -269,7 +274,10 @@ def check_harmless_judge(session: Session, judge: JudgeVersion) -> HarmlessCheck
     query = (
         select(HarmlessJudgment.verdict, human.c.n, human.c.h)
         .join(human, human.c.response_id == HarmlessJudgment.response_id)
-        .where(HarmlessJudgment.judge_version_id == judge.id, HarmlessJudgment.status == "ok")
+        .where(
+            HarmlessJudgment.judge_version_id == judge.id,
+            HarmlessJudgment.status == JudgmentStatus.OK,
+        )
     )
     pairs = []
     for verdict, n, h in session.execute(query):

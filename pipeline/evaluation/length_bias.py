@@ -14,17 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from db.enums import JudgmentStatus
 from db.models import Judgment, Pair
-from pipeline.evaluation.agreement import human_reference
-from pipeline.evaluation.outcomes import (
-    SystemFilter,
-    pairs_with_judgments,
-    stream_pairs,
+from pipeline.evaluation.agreement import (
+    has_human_reference,
+    human_reference,
+    referenced_judgments,
 )
+from pipeline.evaluation.outcomes import SystemFilter, stream_pairs
 
 LENGTH_MARGIN = 30  # characters
 
@@ -60,35 +60,49 @@ def _picked_longer(label, diff):
     )
 
 
+def _far():
+    """SQL: the responses differ by more than LENGTH_MARGIN characters. Word for word (literal
+    constants, no parameters) the predicate of the partial index ix_pairs_length_far, so that
+    only those pairs are read."""
+    diff = Pair.length_diff
+    margin = literal_column(str(LENGTH_MARGIN))
+    return or_(diff > margin, diff < literal_column(str(-LENGTH_MARGIN)))
+
+
 def length_bias(session: Session, judge_ids: Sequence[int]) -> dict[int, LengthBias]:
     """Two aggregate queries: one over judgments (per judge), one over human references; the
-    length difference is read from the pair (Pair.length_diff), not from the responses."""
+    length difference is read from the pair (Pair.length_diff), not from the responses.
+    Both are driven by partial indexes on the pairs: those whose responses differ by more
+    than the margin (the judgments of each are found by its (pair, judge) key), and those
+    with a human reference."""
     diff = Pair.length_diff
-    far = func.abs(diff) > LENGTH_MARGIN
     reference = human_reference()
     human_n, human_longer = session.execute(
         select(func.count(), func.sum(_picked_longer(reference, diff))).where(
-            far, reference.in_(("A", "B"))
+            has_human_reference(), _far(), reference.in_(("A", "B"))
         )
     ).one()
     ai_rows = {}
     if judge_ids:
+        # One count pair per judge as columns rather than a GROUP BY, which would sort every row.
+        judges = sorted(set(judge_ids))
+        longer = _picked_longer(Judgment.label, diff)
+        columns = []
+        for judge_id in judges:
+            mine = Judgment.judge_version_id == judge_id
+            columns += [func.count(case((mine, 1))), func.count(case((mine & (longer == 1), 1)))]
         query = (
-            select(
-                Judgment.judge_version_id,
-                func.count(),
-                func.sum(_picked_longer(Judgment.label, diff)),
-            )
-            .select_from(pairs_with_judgments())
+            select(*columns)
+            .select_from(referenced_judgments())
             .where(
-                far,
-                Judgment.judge_version_id.in_(judge_ids),
+                _far(),
+                Judgment.judge_version_id.in_(judges),
                 Judgment.status == JudgmentStatus.OK,
                 Judgment.label.in_(("A", "B")),
             )
-            .group_by(Judgment.judge_version_id)
         )
-        ai_rows = {j: (n, longer or 0) for j, n, longer in session.execute(query)}
+        row = session.execute(query).one()
+        ai_rows = {j: (row[2 * k], row[2 * k + 1]) for k, j in enumerate(judges)}
     human_longer = int(human_longer or 0)
     result = {}
     for judge_id in judge_ids:

@@ -16,7 +16,9 @@ from sqlalchemy import select
 from db.label_rows import JudgmentRow
 from db.labels import override_pair_label, upsert_human_label, upsert_judgments
 from db.models import Judgment, Pair
+from pipeline.evaluation import length_bias as length_bias_module
 from pipeline.evaluation import outcomes, stats
+from pipeline.evaluation.agreement import has_human_reference
 from pipeline.evaluation.leaderboard import compute_leaderboard
 from pipeline.evaluation.length_bias import LENGTH_MARGIN, length_bias
 from pipeline.evaluation.ppi import ppi_interval
@@ -227,3 +229,32 @@ def test_import_and_generate_store_the_length_difference(session, tmp_path, cli,
     assert generated
     for pair in generated:
         assert pair.length_diff == pair.response_a.text_length - pair.response_b.text_length
+
+
+def test_the_human_and_length_queries_read_the_partial_indexes(tmp_path):
+    """The queries repeat the partial indexes' predicates word for word (SQLite uses a partial
+    index only then): a change on either side would fall back to scanning every pair."""
+    from sqlalchemy import text
+
+    from db.session import get_engine, get_sessionmaker
+    from pipeline.evaluation.agreement import referenced_judgments
+
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    with get_sessionmaker(url)() as session:
+        where = outcomes.SystemFilter()
+        human = select(Pair.system_a).where(outcomes.has_human_outcome(), where.condition())
+        referenced = select(Pair.id).where(has_human_reference())
+        far = (
+            select(Judgment.id)
+            .select_from(referenced_judgments())
+            .where(length_bias_module._far(), Judgment.judge_version_id == 1)
+        )
+        dialect = get_engine(url).dialect
+        for query, index in (
+            (human, "ix_pairs_human_outcome"),
+            (referenced, "ix_pairs_human_outcome"),
+            (far, "ix_pairs_length_far"),
+        ):
+            sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            assert index in plan, (sql, plan)
