@@ -45,6 +45,13 @@ class SyncStatus(StrEnum):
     FAILED = "failed"
 
 
+class JudgeTask(StrEnum):
+    """What a judge version rates (JudgeVersion.params["task"]; pairwise when absent)."""
+
+    PAIRWISE = "pairwise"
+    HARMLESS = "harmless"  # one response at a time: harmless or not
+
+
 class QueueTier(IntEnum):
     """Review-queue tiers, most urgent first (a lower value sorts first)."""
 

@@ -21,7 +21,6 @@ from app.render import csv_download, safe_markdown
 from db.session import database_url, session_scope
 from pipeline.errors import UserError
 from pipeline.evaluation.agreement import resolve_judges
-from pipeline.evaluation.harmless_rate import TASK as HARMLESS_TASK
 from pipeline.evaluation.leaderboard import Leaderboard, compute_leaderboard
 from pipeline.evaluation.length_bias import LengthBias, LengthBin, length_bias, outcome_by_length
 from pipeline.evaluation.win_rates import WinRateRow, compute_win_rates
@@ -66,10 +65,8 @@ st.caption(
 
 url = database_url()
 with session_scope() as session:
-    # Pairwise judges only: a harmless judge rates single responses (its own section below).
-    judges = [
-        j.name for j in resolve_judges(session) if (j.params or {}).get("task") != HARMLESS_TASK
-    ]
+    # Pairwise judges only (resolve_judges): a harmless judge has its own section below.
+    judges = [j.name for j in resolve_judges(session)]
 if not judges:
     st.info(
         "No pairwise judge version yet: run `rlaif label` or `rlaif import labels --kind ai` first."

@@ -35,7 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from db.enums import JudgmentStatus
+from db.enums import JudgeTask, JudgmentStatus
 from db.models import LABELS, JudgeVersion, Judgment, Pair
 from pipeline.errors import UserError
 
@@ -111,11 +111,12 @@ def cohen_kappa(confusion: dict[str, dict[str, int]]) -> float | None:
 
 
 def resolve_judges(session: Session, names: Sequence[str] | None = None) -> list[JudgeVersion]:
-    """Judge versions by name (all of them, oldest first, when `names` is empty)."""
+    """Judge versions by name; when `names` is empty, every pairwise one, oldest first (a
+    harmless judge rates single responses: it has no pairs to agree on)."""
     query = select(JudgeVersion).order_by(JudgeVersion.created_at, JudgeVersion.id)
     judges = list(session.scalars(query))
     if not names:
-        return judges
+        return [j for j in judges if (j.params or {}).get("task") != JudgeTask.HARMLESS]
     by_name = {judge.name: judge for judge in judges}
     unknown = [name for name in names if name not in by_name]
     if unknown:

@@ -26,13 +26,13 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import and_, case, func, select, union
 from sqlalchemy.orm import Session
 
-from db.enums import JudgmentStatus
+from db.enums import JudgeTask, JudgmentStatus
 from db.models import HarmlessJudgment, HarmlessLabel, HarmlessRun, JudgeVersion, Pair
 from pipeline.errors import UserError
 from pipeline.evaluation import stats
 from pipeline.evaluation.judge_check import drift_warning
 
-TASK = "harmless"  # JudgeVersion.params["task"] of a harmless judge
+TASK = JudgeTask.HARMLESS  # JudgeVersion.params["task"] of a harmless judge
 LENIENCY_POINTS = 0.10
 
 Interval = tuple[float, float]

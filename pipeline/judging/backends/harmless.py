@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from db.enums import JudgeTask
 from pipeline.errors import UserError
 from pipeline.judging.backends import hf_common
 from pipeline.judging.base import JudgeIdentity
 from pipeline.judging.config import BUNDLED_SMOLLM2, TRUNCATION
 from pipeline.judging.templates import Rendered
 
-TASK = "harmless"
+TASK = JudgeTask.HARMLESS
 
 
 class Verdict(StrEnum):
