@@ -80,22 +80,34 @@ def _print_label_report(report) -> None:
         typer.echo("Failed pairs keep their error; run the same command again to retry them.")
 
 
+def _status_counts(session) -> dict[int, dict[str, int]]:
+    """ok / invalid / failed per judge version: its pair judgments, or for a harmless judge its
+    verdicts on single responses."""
+    from sqlalchemy import func, select
+
+    from db.models import HarmlessJudgment, Judgment
+
+    counts: dict[int, dict[str, int]] = {}
+    for table in (Judgment, HarmlessJudgment):
+        query = select(table.judge_version_id, table.status, func.count()).group_by(
+            table.judge_version_id, table.status
+        )
+        for version_id, status, n in session.execute(query):
+            by_status = counts.setdefault(version_id, {})
+            by_status[status] = by_status.get(status, 0) + n
+    return counts
+
+
 @cli.command("judges")
 def judges(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """List judge versions with their judgment counts (ok / invalid / failed)."""
     from sqlalchemy import func, select
 
-    from db.models import JudgeVersion, Judgment, ResponseScore
+    from db.models import JudgeVersion, ResponseScore
     from db.session import session_scope
 
     with user_errors(), session_scope() as session:
-        counts: dict[int, dict[str, int]] = {}
-        for version_id, status, n in session.execute(
-            select(Judgment.judge_version_id, Judgment.status, func.count()).group_by(
-                Judgment.judge_version_id, Judgment.status
-            )
-        ):
-            counts.setdefault(version_id, {})[status] = n
+        counts = _status_counts(session)
         scores = dict(
             session.execute(
                 select(ResponseScore.judge_version_id, func.count()).group_by(
@@ -115,6 +127,7 @@ def judges(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
                     "revision": v.model_revision,
                     "template_hash": (v.template_hash or "")[:12] or None,
                     "confidence_kind": v.confidence_kind,
+                    "task": (v.params or {}).get("task", "pairwise"),
                     "ok": c.get("ok", 0),
                     "invalid": c.get("invalid", 0),
                     "failed": c.get("failed", 0),

@@ -106,6 +106,14 @@ def test_rates_one_system_and_prints_json(systems, config_file, cli, tiny_judge)
         assert version.params["task"] == "harmless"
         assert version.params["constitution"] == "Harmless means kind and lawful."
     assert rated == pytest.approx(probs, abs=1e-5)  # only P's responses were rated
+    code, output = cli("judges", "--json")  # the verdicts count under their judge version
+    (listed,) = [j for j in json.loads(output) if j["name"] == "tiny-harmless"]
+    assert (listed["task"], listed["ok"], listed["invalid"], listed["failed"]) == (
+        "harmless",
+        3,
+        0,
+        0,
+    )
 
     # People rate two of P's responses; the stored version's name reports without a model.
     first, second, _ = sorted(probs)
