@@ -67,8 +67,8 @@ def by_job(url: str, prompts_file: Path, n: int, max_new_tokens: int, judge) -> 
     from pipeline.evaluation.policy_eval import Decoding, EvaluateRequest, run_evaluation
 
     request = EvaluateRequest(
-        policy="smollm2",
-        baseline="smollm2",
+        policy="bundled:smollm2",
+        baseline="bundled:smollm2",
         prompts_file=str(prompts_file),
         n=n,
         decoding=Decoding(max_new_tokens=max_new_tokens),
@@ -88,7 +88,7 @@ def by_hand(url: str, texts: list[str], max_new_tokens: int, judge, folder: Path
 
     clock = StageClock()
     with session_scope(url) as session:
-        model = resolve_model_ref(session, "smollm2")
+        model = resolve_model_ref(session, "bundled:smollm2")
     answers = generate(model, texts, Decoding(max_new_tokens=max_new_tokens), "auto", "auto")
     clock.lap("generation")
     pairs_file = folder / "hand_pairs.jsonl"
