@@ -40,6 +40,16 @@ class ChunkSteps(Generic[Input, Row]):
     status: Callable[[Row], str]  # the count in ChunkReport.counts a row adds to
 
 
+@dataclass(frozen=True)
+class ChunkOptions:
+    """How a run goes through its chunks: the runners' own keyword arguments, passed on."""
+
+    url: str | None  # the database (None: the configured one)
+    chunk_size: int  # ids per judge call and commit
+    progress: bool = True  # show a progress bar
+    after_chunk: Callable[[int], None] | None = None  # called with each chunk's number
+
+
 class ChunkReport(Protocol):
     counts: dict[str, int]  # rows per status: ok, invalid, failed
     seconds: float
@@ -49,23 +59,21 @@ def judge_in_chunks(
     todo: Sequence[int],
     steps: ChunkSteps[Input, Row],
     report: ChunkReport,
+    options: ChunkOptions,
     *,
-    url: str | None,
-    chunk_size: int,
     bar_label: tuple[str, str],
-    progress: bool = True,
-    after_chunk: Callable[[int], None] | None = None,
 ) -> None:
-    """Run `steps` over `todo` in chunks of `chunk_size`, one commit per chunk, counting rows
-    and the wall time into `report`; `bar_label` is the progress bar's (unit, description)."""
+    """Run `steps` over `todo` in chunks, one commit per chunk, counting rows and the wall time
+    into `report`; `bar_label` is the progress bar's (unit, description)."""
     from tqdm import tqdm
 
     unit, desc = bar_label
+    url = options.url
     started = time.perf_counter()
-    bar = tqdm(total=len(todo), unit=unit, desc=desc, disable=not progress)
+    bar = tqdm(total=len(todo), unit=unit, desc=desc, disable=not options.progress)
     failed_chunks = 0
     try:
-        for number, ids in enumerate(chunked(todo, chunk_size)):
+        for number, ids in enumerate(chunked(todo, options.chunk_size)):
             with session_scope(url) as session:
                 inputs = steps.load(session, ids)
             try:
@@ -88,8 +96,8 @@ def judge_in_chunks(
                 failed=report.counts[JudgmentStatus.FAILED],
                 invalid=report.counts[JudgmentStatus.INVALID],
             )
-            if after_chunk:
-                after_chunk(number)
+            if options.after_chunk:
+                options.after_chunk(number)
     finally:
         bar.close()
         report.seconds = time.perf_counter() - started

@@ -22,7 +22,7 @@ from db.models import HarmlessJudgment, Prompt, Response
 from db.session import session_scope
 from pipeline.errors import InputError, UserError
 from pipeline.evaluation.harmless_rate import system_responses
-from pipeline.judging.chunk_loop import ChunkSteps, judge_in_chunks
+from pipeline.judging.chunk_loop import ChunkOptions, ChunkSteps, judge_in_chunks
 from pipeline.judging.config import BUNDLED_SMOLLM2, read_settings_file
 from pipeline.judging.runner import auto_chunk_size, ensure_judge_version
 
@@ -132,14 +132,8 @@ def rate_responses(
         ),
         status=lambda row: row.status,
     )
+    options = ChunkOptions(url, chunk_size, progress, after_chunk)
     judge_in_chunks(
-        todo,
-        steps,
-        report,
-        url=url,
-        chunk_size=chunk_size,
-        bar_label=("response", f"rating with {version_name}"),
-        progress=progress,
-        after_chunk=after_chunk,
+        todo, steps, report, options, bar_label=("response", f"rating with {version_name}")
     )
     return report

@@ -25,7 +25,7 @@ from db.session import session_scope
 from db.upsert import chunked, upsert
 from pipeline.errors import InputError, UserError
 from pipeline.judging.base import JudgeIdentity, PairInput, failed_row
-from pipeline.judging.chunk_loop import ChunkSteps, judge_in_chunks
+from pipeline.judging.chunk_loop import ChunkOptions, ChunkSteps, judge_in_chunks
 from pipeline.judging.config import JudgeConfig
 
 
@@ -179,15 +179,9 @@ def label_pairs(
         ),
         status=lambda row: row.status or JudgmentStatus.OK,
     )
+    options = ChunkOptions(url, chunk_size, progress, after_chunk)
     judge_in_chunks(
-        todo,
-        steps,
-        report,
-        url=url,
-        chunk_size=chunk_size,
-        bar_label=("pair", f"labelling with {version_name}"),
-        progress=progress,
-        after_chunk=after_chunk,
+        todo, steps, report, options, bar_label=("pair", f"labelling with {version_name}")
     )
     return report
 
