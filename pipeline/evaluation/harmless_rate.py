@@ -117,7 +117,7 @@ def rate_from_rows(system: str, judge: str, rows: Sequence[ResponseRow]) -> Harm
     labelled = [r for r in rated if r.human_outcome is not None]
     ppi = ppi_interval(
         [r.human_outcome for r in labelled], [r.soft for r in labelled], [r.soft for r in rated]
-    )["ppi"]
+    ).ppi
     return HarmlessRate(
         system=system,
         judge=judge,
@@ -137,8 +137,8 @@ def rate_from_rows(system: str, judge: str, rows: Sequence[ResponseRow]) -> Harm
         human_split=sum(r.human_n > 0 and r.human_outcome is None for r in rows),
         human_rate=human_rate,
         human_interval=None if human_rate is None else stats.wilson(human_rate, len(outcomes)),
-        ppi_rate=None if ppi is None else ppi["estimate"],
-        ppi_interval=None if ppi is None else (max(0.0, ppi["lower"]), min(1.0, ppi["upper"])),
+        ppi_rate=None if ppi is None else ppi.estimate,
+        ppi_interval=None if ppi is None else (max(0.0, ppi.lower), min(1.0, ppi.upper)),
         ppi_labelled=len(labelled),
     )
 
