@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.rate_tables import interval_columns, rates_table
 from app.render import csv_download, inline_text
 from db.session import database_url, session_scope
 from pipeline.evaluation.harmless_rate import (
@@ -110,23 +111,13 @@ def harmless_section() -> None:
     if not rates:
         st.info("No pairs name their systems yet.")
         return
-    table = pd.DataFrame([asdict(r) for r in rates])
-    for name in ("judge_interval", "judge_mean_p_interval", "human_interval", "ppi_interval"):
-        pairs = table[name].map(lambda v: v if v is not None else (None, None))
-        table[f"{name}_low"], table[f"{name}_high"] = (
-            pairs.map(lambda v: v[0]),
-            pairs.map(lambda v: v[1]),
-        )
-        table = table.drop(columns=[name])
-    st.dataframe(
-        table,
-        hide_index=True,
-        key="wr_harmless_table",
-        column_config={
-            column: st.column_config.NumberColumn(format="%.3f")
-            for column in table.columns
-            if column.endswith(("_rate", "_p", "_low", "_high"))
-        },
+    table = interval_columns(
+        pd.DataFrame([asdict(r) for r in rates]),
+        "judge_interval",
+        "judge_mean_p_interval",
+        "human_interval",
+        "ppi_interval",
     )
+    rates_table(table, key="wr_harmless_table", decimal_suffixes=("_rate", "_p", "_low", "_high"))
     _chart(rates)
     csv_download(table, "harmless_rates")

@@ -22,13 +22,21 @@ from db.models import (
     HarmlessAudit,
     HarmlessJudgment,
     HarmlessLabel,
-    JudgeVersion,
     Response,
-    utcnow,
 )
-from db.upsert import chunked, upsert
+from db.upsert import chunked
+from db.verdict_writes import VerdictTables, write_ai_verdicts, write_human_label
 
 SKIP_KIND = "skip"
+RESPONSE_TABLES = VerdictTables(
+    judgment=HarmlessJudgment,
+    label=HarmlessLabel,
+    audit=HarmlessAudit,
+    subject="response_id",
+    verdict="verdict",
+    changed_reason="re-rated",
+    given_via="rated via",
+)
 
 
 def lock_responses(session: Session, response_ids: Sequence[int]) -> None:
@@ -69,6 +77,9 @@ class VerdictRow:
     error: str | None = None
 
 
+VERDICT_FIELDS = ("verdict", "p_harmless", "confidence", "label_mass", "status", "error")
+
+
 def upsert_harmless_judgments(
     session: Session, *, judge_version_id: int, rows: Sequence[VerdictRow], actor: str = "judge"
 ) -> None:
@@ -79,54 +90,19 @@ def upsert_harmless_judgments(
     for row in rows:
         if row.verdict is not None and row.verdict not in HARMLESS_VERDICTS:
             raise ValueError(f"not a harmless verdict: {row.verdict!r}")
-    ids = [row.response_id for row in rows]
-    lock_responses(session, ids)
-    old: dict[int, str | None] = {}
-    for batch in chunked(ids):
-        old.update(
-            session.execute(
-                select(HarmlessJudgment.response_id, HarmlessJudgment.verdict).where(
-                    HarmlessJudgment.judge_version_id == judge_version_id,
-                    HarmlessJudgment.response_id.in_(batch),
-                )
-            ).all()
-        )
-    now = utcnow()
-    fields = ("verdict", "p_harmless", "confidence", "label_mass", "status", "error")
+    lock_responses(session, [row.response_id for row in rows])
     values = [
-        {
-            "response_id": row.response_id,
-            "judge_version_id": judge_version_id,
-            "created_at": now,
-            "updated_at": now,
-            **{name: getattr(row, name) for name in fields},
-        }
+        {"response_id": row.response_id, **{name: getattr(row, name) for name in VERDICT_FIELDS}}
         for row in rows
     ]
-    for part in chunked(values):
-        upsert(
-            session,
-            HarmlessJudgment.__table__,
-            part,
-            keys=("response_id", "judge_version_id"),
-            update=(*fields, "updated_at"),
-        )
-    judge_name = session.get(JudgeVersion, judge_version_id).name
-    audits = [
-        {
-            "response_id": row.response_id,
-            "kind": "ai",
-            "actor": f"{actor}:{judge_name}",
-            "old_value": old[row.response_id] or "failed",
-            "new_value": row.verdict or "failed",
-            "reason": row.error or "re-rated",
-            "at": now,
-        }
-        for row in rows
-        if row.response_id in old and old[row.response_id] != row.verdict
-    ]
-    for part in chunked(audits):
-        session.execute(HarmlessAudit.__table__.insert(), part)
+    write_ai_verdicts(
+        session,
+        RESPONSE_TABLES,
+        judge_version_id=judge_version_id,
+        values=values,
+        update=VERDICT_FIELDS,
+        actor=actor,
+    )
 
 
 # --- people's ratings -----------------------------------------------------------------------
@@ -146,37 +122,19 @@ def upsert_harmless_label(
     if label not in HARMLESS_LABELS:
         raise ValueError(f"not a harmless rating: {label!r} (expected harmless or harmful)")
     lock_responses(session, [response_id])
-    existing = session.scalar(
-        select(HarmlessLabel).where(
-            HarmlessLabel.response_id == response_id, HarmlessLabel.annotator == annotator
-        )
+    changed = write_human_label(
+        session,
+        RESPONSE_TABLES,
+        subject_id=response_id,
+        annotator=annotator,
+        label=label,
+        source=source,
+        note=note,
+        reason=reason,
     )
-    if existing and existing.label == label and (note is None or existing.note == note):
-        return False
-    old = existing.label if existing else None
-    if existing:
-        existing.label, existing.source, existing.updated_at = label, source, utcnow()
-        if note is not None:
-            existing.note = note
-    else:
-        session.add(
-            HarmlessLabel(
-                response_id=response_id, annotator=annotator, label=label, note=note, source=source
-            )
-        )
-    if old != label:
-        session.add(
-            HarmlessAudit(
-                response_id=response_id,
-                kind="human",
-                actor=annotator,
-                old_value=old,
-                new_value=label,
-                reason=reason or f"rated via {source}",
-            )
-        )
-    session.flush()
-    return True
+    if changed:
+        session.flush()
+    return changed
 
 
 def record_harmless_skip(

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.enums import JudgmentStatus
 from db.label_rows import HumanLabelRow, JudgmentRow
 from db.models import (
     AI_LABELS,
@@ -30,6 +29,7 @@ from db.models import (
 )
 from db.pair_state import lock_pairs, refresh_pair_state
 from db.upsert import chunked, upsert
+from db.verdict_writes import VerdictTables, write_ai_verdicts, write_human_label
 
 _ALIASES = {"a": "A", "b": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"}
 
@@ -99,6 +99,15 @@ def judge_by_name(session: Session, name: str) -> JudgeVersion | None:
 
 
 JUDGMENT_FIELDS = tuple(f.name for f in fields(JudgmentRow) if f.name != "pair_id")
+PAIR_TABLES = VerdictTables(
+    judgment=Judgment,
+    label=HumanLabel,
+    audit=LabelAudit,
+    subject="pair_id",
+    verdict="label",
+    changed_reason="re-judged",
+    given_via="labelled via",
+)
 
 
 def upsert_judgments(
@@ -117,59 +126,23 @@ def upsert_judgments(
             raise ValueError(f"not an AI label: {row.label!r}")
     pair_ids = [row.pair_id for row in rows]
     lock_pairs(session, pair_ids)
-    old_labels = _stored_labels(session, judge_version_id, pair_ids)
-    now = utcnow()
     values = [
         {
             **{field: getattr(row, field) for field in JUDGMENT_FIELDS},
             "pair_id": row.pair_id,
-            "judge_version_id": judge_version_id,
             "status": row.stored_status,
-            "created_at": now,
-            "updated_at": now,
         }
         for row in rows
     ]
-    upsert(
+    write_ai_verdicts(
         session,
-        Judgment.__table__,
-        values,
-        keys=("pair_id", "judge_version_id"),
-        update=(*JUDGMENT_FIELDS, "updated_at"),
+        PAIR_TABLES,
+        judge_version_id=judge_version_id,
+        values=values,
+        update=JUDGMENT_FIELDS,
+        actor=actor,
     )
-    judge_name = session.get(JudgeVersion, judge_version_id).name
-    audits = [
-        {
-            "pair_id": row.pair_id,
-            "kind": "ai",
-            "actor": f"{actor}:{judge_name}",
-            "old_value": old_labels[row.pair_id] or JudgmentStatus.FAILED,
-            "new_value": row.label or JudgmentStatus.FAILED,
-            "reason": row.error or "re-judged",
-            "at": now,
-        }
-        for row in rows
-        if row.pair_id in old_labels and old_labels[row.pair_id] != row.label
-    ]
-    if audits:
-        session.execute(LabelAudit.__table__.insert(), audits)
     refresh_pair_state(session, pair_ids, locked=True)
-
-
-def _stored_labels(
-    session: Session, judge_version_id: int, pair_ids: Sequence[int]
-) -> dict[int, str | None]:
-    """The label this judge version has stored per pair (pairs it never judged are absent)."""
-    found: dict[int, str | None] = {}
-    for batch in chunked(pair_ids):
-        found.update(
-            session.execute(
-                select(Judgment.pair_id, Judgment.label).where(
-                    Judgment.judge_version_id == judge_version_id, Judgment.pair_id.in_(batch)
-                )
-            ).all()
-        )
-    return found
 
 
 # --- human labels ---------------------------------------------------------------------------
@@ -190,34 +163,19 @@ def upsert_human_label(
     if label not in LABELS:
         raise ValueError(f"not a human label: {label!r} (expected A, B or tie)")
     lock_pairs(session, [pair_id])
-    existing = session.scalar(
-        select(HumanLabel).where(HumanLabel.pair_id == pair_id, HumanLabel.annotator == annotator)
+    changed = write_human_label(
+        session,
+        PAIR_TABLES,
+        subject_id=pair_id,
+        annotator=annotator,
+        label=label,
+        source=source,
+        note=note,
+        reason=reason,
     )
-    if existing and existing.label == label and (note is None or existing.note == note):
-        return False
-    old = existing.label if existing else None
-    if existing:
-        existing.label, existing.source, existing.updated_at = label, source, utcnow()
-        if note is not None:
-            existing.note = note
-    else:
-        session.add(
-            HumanLabel(pair_id=pair_id, annotator=annotator, label=label, note=note, source=source)
-        )
-    if old != label:
-        session.add(
-            LabelAudit(
-                pair_id=pair_id,
-                kind="human",
-                actor=annotator,
-                old_value=old,
-                new_value=label,
-                reason=reason or f"labelled via {source}",
-            )
-        )
-    if refresh:
+    if changed and refresh:
         refresh_pair_state(session, [pair_id], locked=True)
-    return True
+    return changed
 
 
 def withdraw_human_label(

@@ -17,6 +17,7 @@ import streamlit as st
 from app.guard import can_write, require_user
 from app.harmless_panel import harmless_section
 from app.harmless_panel import load as load_harmless
+from app.rate_tables import interval_columns, rates_table
 from app.render import csv_download, safe_markdown
 from db.session import database_url, session_scope
 from pipeline.errors import UserError
@@ -45,15 +46,6 @@ def load_length_bins(url: str, judge: str, system: str, opponent: str) -> list[L
     with session_scope(url) as session:
         judge_id = resolve_judges(session, [judge])[0].id
         return outcome_by_length(session, judge_id, system, opponent)
-
-
-def interval_columns(df: pd.DataFrame, *names: str) -> pd.DataFrame:
-    """Split (low, high) interval columns into _low/_high columns for tables and charts."""
-    for name in names:
-        pairs = df[name].map(lambda v: v if v is not None else (None, None))
-        df[f"{name}_low"] = pairs.map(lambda v: v[0])
-        df[f"{name}_high"] = pairs.map(lambda v: v[1])
-    return df.drop(columns=list(names))
 
 
 st.title("Win rates")
@@ -106,15 +98,8 @@ for d in board.adjacent_disagreements:
 leaderboard = interval_columns(
     pd.DataFrame([asdict(e) for e in board.systems]), "ai_interval", "human_interval"
 )
-st.dataframe(
-    leaderboard,
-    hide_index=True,
-    key="wr_leaderboard",
-    column_config={
-        column: st.column_config.NumberColumn(format="%.3f")
-        for column in leaderboard.columns
-        if column.endswith(("strength", "_low", "_high", "field"))
-    },
+rates_table(
+    leaderboard, key="wr_leaderboard", decimal_suffixes=("strength", "_low", "_high", "field")
 )
 bars = pd.concat(
     [

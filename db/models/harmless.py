@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.enums import JudgmentStatus
 from db.models.base import HUMAN_SOURCES, JUDGMENT_STATUSES, SYSTEM_MAX_LENGTH, Base, utcnow
+from db.models.shared_columns import AuditColumns, HumanLabelColumns
 
 HARMLESS_LABELS = ("harmless", "harmful")  # a person's rating of one response
 HARMLESS_VERDICTS = (*HARMLESS_LABELS, "invalid")  # the harmless judge's
@@ -41,7 +42,7 @@ class HarmlessJudgment(Base):
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow)
 
 
-class HarmlessLabel(Base):
+class HarmlessLabel(HumanLabelColumns, Base):
     """A person's rating of one response: harmless or harmful (one per response and person)."""
 
     __tablename__ = "harmless_labels"
@@ -52,31 +53,18 @@ class HarmlessLabel(Base):
         sa.Index("ix_harmless_labels_annotator", "annotator", "response_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(sa.ForeignKey("responses.id"))
-    annotator: Mapped[str] = mapped_column(sa.String(128))
-    label: Mapped[str] = mapped_column(sa.String(8))
-    note: Mapped[str | None] = mapped_column(sa.Text)
-    source: Mapped[str] = mapped_column(sa.String(16))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow)
 
 
-class HarmlessAudit(Base):
-    """Append-only log of every change of a response's harmless rating, and of skips (the twin
-    of LabelAudit for single responses). Code never updates or deletes a row."""
+class HarmlessAudit(AuditColumns, Base):
+    """Append-only log of every change of a response's harmless rating, and of skips (kind
+    human, ai or skip; the twin of LabelAudit for single responses). Code never updates or
+    deletes a row."""
 
     __tablename__ = "harmless_audit"
     __table_args__ = (sa.Index("ix_harmless_audit_response", "response_id", "id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(sa.ForeignKey("responses.id"))
-    kind: Mapped[str] = mapped_column(sa.String(16))  # human | ai | skip
-    actor: Mapped[str] = mapped_column(sa.String(256))
-    old_value: Mapped[str | None] = mapped_column(sa.String(32))
-    new_value: Mapped[str | None] = mapped_column(sa.String(32))
-    reason: Mapped[str | None] = mapped_column(sa.Text)
-    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
 class HarmlessClaim(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.enums import JudgmentStatus
 from db.models.base import HUMAN_SOURCES, JUDGMENT_STATUSES, LABELS, Base, utcnow
+from db.models.shared_columns import AuditColumns, HumanLabelColumns
 
 
 class JudgeVersion(Base):
@@ -88,7 +89,9 @@ class ResponseScore(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
-class HumanLabel(Base):
+class HumanLabel(HumanLabelColumns, Base):
+    """A person's label on a pair: A, B or tie (one per pair and person)."""
+
     __tablename__ = "human_labels"
     __table_args__ = (
         sa.UniqueConstraint("pair_id", "annotator"),
@@ -97,30 +100,17 @@ class HumanLabel(Base):
         sa.Index("ix_human_labels_annotator", "annotator", "pair_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(sa.ForeignKey("pairs.id"))
-    annotator: Mapped[str] = mapped_column(sa.String(128))
-    label: Mapped[str] = mapped_column(sa.String(8))
-    note: Mapped[str | None] = mapped_column(sa.Text)
-    source: Mapped[str] = mapped_column(sa.String(16))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow)
 
 
-class LabelAudit(Base):
-    """Append-only log of every label change. Code never updates or deletes a row."""
+class LabelAudit(AuditColumns, Base):
+    """Append-only log of every label change (kind human, ai, override or override_refused).
+    Code never updates or deletes a row."""
 
     __tablename__ = "label_audit"
     __table_args__ = (sa.Index("ix_label_audit_pair", "pair_id", "id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(sa.ForeignKey("pairs.id"))
-    kind: Mapped[str] = mapped_column(sa.String(16))  # human | ai | override | override_refused
-    actor: Mapped[str] = mapped_column(sa.String(256))
-    old_value: Mapped[str | None] = mapped_column(sa.String(32))
-    new_value: Mapped[str | None] = mapped_column(sa.String(32))
-    reason: Mapped[str | None] = mapped_column(sa.Text)
-    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 
 class QueueClaim(Base):

@@ -1,15 +1,14 @@
 """responses of a system -> harmless judge -> database: resumable and chunked, like runner.py.
 
-Each chunk of responses is rated, written with db.harmless.upsert_harmless_judgments and
-committed in its own transaction. A run killed at any moment loses at most the chunk in flight;
-the next run selects exactly the responses this judge version has no ok/invalid verdict for
-(failed ones are retried), and the (response, judge version) unique key makes a duplicate
-impossible.
+Each chunk of responses is rated, written with db.harmless.upsert_harmless_judgments and committed
+in its own transaction (chunk_loop.judge_in_chunks, the loop runner.py uses too). A run killed at
+any moment loses at most the chunk in flight; the next run selects exactly the responses this judge
+version has no ok/invalid verdict for (failed ones are retried), and the (response, judge version)
+unique key makes a duplicate impossible.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +20,11 @@ from sqlalchemy.orm import Session
 from db.harmless import VerdictRow, upsert_harmless_judgments
 from db.models import HarmlessJudgment, Prompt, Response
 from db.session import session_scope
-from db.upsert import chunked
 from pipeline.errors import InputError, UserError
 from pipeline.evaluation.harmless_rate import system_responses
+from pipeline.judging.chunk_loop import ChunkOptions, ChunkSteps, judge_in_chunks
 from pipeline.judging.config import BUNDLED_SMOLLM2, read_settings_file
-from pipeline.judging.runner import MAX_FAILED_CHUNKS, auto_chunk_size, ensure_judge_version
+from pipeline.judging.runner import auto_chunk_size, ensure_judge_version
 
 # Usable as `--judge NAME` without a file.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -116,46 +115,25 @@ def rate_responses(
     after_chunk: Callable[[int], None] | None = None,
 ) -> RateReport:
     """Rate every pending response of `systems` (all when None) with the harmless `judge`."""
-    from tqdm import tqdm
-
     chunk_size = chunk_size or auto_chunk_size(judge)
     with session_scope(url) as session:
         version = ensure_judge_version(session, judge.identity)
         version_id, version_name = version.id, version.name
         todo = pending_response_ids(session, version_id, systems)
     report = RateReport(version_name, version_id, len(todo))
-    started = time.perf_counter()
-    bar = tqdm(
-        total=len(todo), unit="response", desc=f"rating with {version_name}", disable=not progress
+    steps = ChunkSteps(
+        load=_inputs,
+        judge=lambda inputs: verdict_rows(judge.rate(inputs)),
+        failed=lambda inputs, message: [
+            VerdictRow(i.response_id, None, None, None, None, "failed", message) for i in inputs
+        ],
+        write=lambda session, rows: upsert_harmless_judgments(
+            session, judge_version_id=version_id, rows=rows
+        ),
+        status=lambda row: row.status,
     )
-    failed_chunks = 0
-    try:
-        for number, ids in enumerate(chunked(todo, chunk_size)):
-            with session_scope(url) as session:
-                inputs = _inputs(session, ids)
-            try:
-                rows = verdict_rows(judge.rate(inputs))
-                failed_chunks = 0
-            except Exception as error:  # e.g. CUDA out of memory: record it, never drop it
-                failed_chunks += 1
-                message = f"{type(error).__name__}: {error}"
-                if failed_chunks >= MAX_FAILED_CHUNKS:
-                    raise UserError(
-                        f"the judge failed on {failed_chunks} chunks in a row, stopping: {message}"
-                    ) from error
-                rows = [
-                    VerdictRow(i.response_id, None, None, None, None, "failed", message)
-                    for i in inputs
-                ]
-            with session_scope(url) as session:  # one commit per chunk
-                upsert_harmless_judgments(session, judge_version_id=version_id, rows=rows)
-            for row in rows:
-                report.counts[row.status] += 1
-            bar.update(len(ids))
-            bar.set_postfix(failed=report.counts["failed"], invalid=report.counts["invalid"])
-            if after_chunk:
-                after_chunk(number)
-    finally:
-        bar.close()
-        report.seconds = time.perf_counter() - started
+    options = ChunkOptions(url, chunk_size, progress, after_chunk)
+    judge_in_chunks(
+        todo, steps, report, options, bar_label=("response", f"rating with {version_name}")
+    )
     return report

@@ -1,10 +1,10 @@
 """pairs -> judge -> database: resumable, idempotent, chunked labelling.
 
-Each chunk of pairs is judged, then written with db.labels.upsert_judgments and committed in its
-own transaction. A run killed at any moment (even SIGKILL) loses at most the chunk in flight,
-which was never committed; the next run selects exactly the pairs this judge version has no
-ok/invalid judgment for (failed ones are retried), and the (pair, judge version) unique key makes
-a duplicate impossible.
+Each chunk of pairs is judged, then written with db.labels.upsert_judgments and committed in its own
+transaction (chunk_loop.judge_in_chunks, the loop harmless_runner.py uses too). A run killed at any
+moment (even SIGKILL) loses at most the chunk in flight, which was never committed; the next run
+selects exactly the pairs this judge version has no ok/invalid judgment for (failed ones are
+retried), and the (pair, judge version) unique key makes a duplicate impossible.
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ from db.session import session_scope
 from db.upsert import chunked, upsert
 from pipeline.errors import InputError, UserError
 from pipeline.judging.base import JudgeIdentity, PairInput, failed_row
+from pipeline.judging.chunk_loop import ChunkOptions, ChunkSteps, judge_in_chunks
 from pipeline.judging.config import JudgeConfig
-
-# A backend error fails its chunk (recorded per pair, retried by the next run); this many
-# failing chunks in a row means a broken set-up, so the run stops instead of failing everything.
-MAX_FAILED_CHUNKS = 3
 
 
 def build_judge(config: JudgeConfig):
@@ -166,8 +163,6 @@ def label_pairs(
     after_chunk: Callable[[int], None] | None = None,
 ) -> LabelReport:
     """Label every pending pair with `judge`, committing once per chunk (0: auto_chunk_size)."""
-    from tqdm import tqdm
-
     chunk_size = chunk_size or auto_chunk_size(judge)
     with session_scope(url) as session:
         version = ensure_judge_version(session, judge.identity)
@@ -175,41 +170,19 @@ def label_pairs(
         selected = resolve_external_ids(session, pairs_file) if pairs_file else None
         todo = pending_pair_ids(session, version_id, source=source, pair_ids=selected, limit=limit)
     report = LabelReport(version_name, version_id, len(todo))
-    started = time.perf_counter()
-    bar = tqdm(
-        total=len(todo), unit="pair", desc=f"labelling with {version_name}", disable=not progress
+    steps = ChunkSteps(
+        load=pair_inputs,
+        judge=judge.judge,
+        failed=lambda inputs, message: [failed_row(pair.pair_id, message) for pair in inputs],
+        write=lambda session, rows: upsert_judgments(
+            session, judge_version_id=version_id, rows=rows
+        ),
+        status=lambda row: row.status or JudgmentStatus.OK,
     )
-    failed_chunks = 0
-    try:
-        for number, ids in enumerate(chunked(todo, chunk_size)):
-            with session_scope(url) as session:
-                inputs = pair_inputs(session, ids)
-            try:
-                rows = judge.judge(inputs)
-                failed_chunks = 0
-            except Exception as error:  # e.g. CUDA out of memory: record it, never drop it
-                failed_chunks += 1
-                if failed_chunks >= MAX_FAILED_CHUNKS:
-                    raise UserError(
-                        f"the judge failed on {failed_chunks} chunks in a row, stopping: "
-                        f"{type(error).__name__}: {error}"
-                    ) from error
-                message = f"{type(error).__name__}: {error}"
-                rows = [failed_row(pair.pair_id, message) for pair in inputs]
-            with session_scope(url) as session:  # one commit per chunk
-                upsert_judgments(session, judge_version_id=version_id, rows=rows)
-            for row in rows:
-                report.counts[row.status or JudgmentStatus.OK] += 1
-            bar.update(len(ids))
-            bar.set_postfix(
-                failed=report.counts[JudgmentStatus.FAILED],
-                invalid=report.counts[JudgmentStatus.INVALID],
-            )
-            if after_chunk:
-                after_chunk(number)
-    finally:
-        bar.close()
-        report.seconds = time.perf_counter() - started
+    options = ChunkOptions(url, chunk_size, progress, after_chunk)
+    judge_in_chunks(
+        todo, steps, report, options, bar_label=("pair", f"labelling with {version_name}")
+    )
     return report
 
 
