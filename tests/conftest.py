@@ -4,6 +4,7 @@ started one), an isolated RLAIF_HOME, offline Hugging Face, and tiny models buil
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -146,3 +147,13 @@ def browser(tmp_path):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def _pytest_stays_main():
+    """Streamlit's script runner (every AppTest) leaves the page it ran as
+    sys.modules["__main__"]; a worker started later with multiprocessing's spawn would then run
+    that page again as its own __main__ (and die on it). Put pytest's __main__ back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
