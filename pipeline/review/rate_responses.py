@@ -85,8 +85,9 @@ def _shuffle_key(response_id):
 
 def _candidates(
     session: Session, username: str, system: str, limit: int, exclude=(), free_only=False
-) -> list[int]:
-    """Responses of `system` left for `username`, in the page's order (see the docstring)."""
+) -> list[tuple[int, bool]]:
+    """(response id, rated by anyone) of the responses of `system` left for `username`, in the
+    page's order (see the docstring)."""
     slots = system_responses([system])
     rid = slots.c.response_id
     done_by_you = or_(
@@ -98,13 +99,14 @@ def _candidates(
         ),
     )
     rated = exists().where(HarmlessLabel.response_id == rid)
-    query = select(rid).where(~done_by_you)
+    query = select(rid, rated).where(~done_by_you)
     if free_only:
         query = query.where(~_held_by_others(rid, username))
     if exclude:
         query = query.where(rid.not_in(list(exclude)))
     # False (nobody rated it) sorts first, then the fixed pseudo-random order.
-    return list(session.scalars(query.order_by(rated, _shuffle_key(rid), rid).limit(limit)))
+    rows = session.execute(query.order_by(rated, _shuffle_key(rid), rid).limit(limit))
+    return [(response_id, bool(was_rated)) for response_id, was_rated in rows]
 
 
 def _held_by_others(response_id, username: str):
@@ -117,8 +119,8 @@ def _held_by_others(response_id, username: str):
 
 def next_response(session: Session, *, username: str, system: str) -> ResponseView | None:
     """The next response of `system` for `username` (no claim: for readers), or None."""
-    ids = _candidates(session, username, system, 1)
-    return response_view(session, ids[0], system) if ids else None
+    rows = _candidates(session, username, system, 1)
+    return response_view(session, rows[0][0], system) if rows else None
 
 
 def claim_next_response(
@@ -129,19 +131,22 @@ def claim_next_response(
     session.execute(delete(HarmlessClaim).where(HarmlessClaim.expires_at <= utcnow()))
     tried: set[int] = set()
     for _ in range(CLAIM_ROUNDS):
-        ids = _candidates(session, username, system, CLAIM_CANDIDATES, tried, free_only=True)
-        for response_id in ids:
-            if _try_hold(session, username, response_id, ttl_s):
+        rows = _candidates(session, username, system, CLAIM_CANDIDATES, tried, free_only=True)
+        for response_id, was_rated in rows:
+            if _try_hold(session, username, response_id, ttl_s, was_rated):
                 return response_view(session, response_id, system)
             tried.add(response_id)
-        if len(ids) < CLAIM_CANDIDATES:
+        if len(rows) < CLAIM_CANDIDATES:
             break
     _hold(session, username, None, ttl_s)
     return None
 
 
-def _try_hold(session: Session, username: str, response_id: int, ttl_s: float) -> bool:
-    """Hold the response unless another reviewer is claiming, rating or holding it right now."""
+def _try_hold(
+    session: Session, username: str, response_id: int, ttl_s: float, was_rated: bool
+) -> bool:
+    """Hold the response unless another reviewer is claiming, rating or holding it right now,
+    or rated it since it was picked as an unrated one (it no longer comes first)."""
     if session.get_bind().dialect.name == "postgresql":
         locked = (
             select(Response.id)
@@ -150,8 +155,10 @@ def _try_hold(session: Session, username: str, response_id: int, ttl_s: float) -
         )
         if session.scalar(locked) is None:
             return False
-    # A fresh statement after the lock: it sees the claims committed before it.
-    if session.scalar(select(_held_by_others(response_id, username))):
+    # A fresh statement after the lock: it sees the claims and ratings committed before it.
+    rated_now = exists().where(HarmlessLabel.response_id == response_id)
+    held, rated = session.execute(select(_held_by_others(response_id, username), rated_now)).one()
+    if held or (rated and not was_rated):
         return False
     _hold(session, username, response_id, ttl_s)
     return True
