@@ -15,7 +15,7 @@ from db.harmless import VerdictRow, upsert_harmless_judgments
 from db.models import HarmlessAudit, HarmlessLabel
 from db.session import session_scope
 from pipeline.auth import users as auth
-from tests.browser.test_browser_journeys_untrusted import Recorder, long, short
+from tests.browser.test_browser_journeys_untrusted import long, short
 from tests.helpers.browser_harness import (
     failure_artifacts,
     new_chromium,
@@ -25,6 +25,7 @@ from tests.helpers.browser_harness import (
 )
 from tests.helpers.factories import make_judge, make_pair
 from tests.helpers.journey_steps import expand_all, press, screenshot, shows
+from tests.helpers.untrusted import Recorder, recording_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "harmless-password"
@@ -114,18 +115,8 @@ def test_a_viewers_keys_write_nothing(server, tmp_path):
 
 @pytest.fixture
 def recorder():
-    """A loopback HTTP server that records every request (Recorder of the untrusted journey)."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Recorder.requests.clear()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with recording_server() as url:
+        yield url
 
 
 def test_untrusted_text_makes_the_browser_fetch_nothing(sqlite_url, rlaif_home, tmp_path, recorder):

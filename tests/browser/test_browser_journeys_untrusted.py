@@ -7,9 +7,7 @@ Alignment with every expander open: the server records nothing, and the page sho
 from __future__ import annotations
 
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -30,47 +28,16 @@ from tests.helpers.journey_steps import (
     table,
     table_when,
 )
-from tests.helpers.untrusted import tricks
+from tests.helpers.untrusted import Recorder, long, recording_server, short
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "untrusted-password"
 
 
-class Recorder(BaseHTTPRequestHandler):
-    requests: list[str] = []
-
-    def _record(self) -> None:
-        Recorder.requests.append(f"{self.command} {self.path}")
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_POST = do_HEAD = do_OPTIONS = _record
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def recorder():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def short(url: str) -> str:
-    """The one-line tricks that fit an id, a source or a name (a reference needs its own line)."""
-    return f"![x]({url}) <img src={url}> ![r][r]\n\n[r]: {url}"
-
-
-def long(url: str) -> str:
-    return "\n\n".join(tricks(url))
+    with recording_server() as url:
+        yield url
 
 
 def _seed(u: str) -> dict[str, object]:

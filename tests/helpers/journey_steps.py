@@ -33,13 +33,20 @@ def click(driver, key: str) -> None:
     widget(driver, key, "button").click()
 
 
-def type_into(driver, key: str, text: str) -> None:
-    """Replace a text or number input's value and commit it with Enter, as a person does."""
-    wait_idle(driver)
-    field = widget(driver, key, "input")
-    field.send_keys(Keys.CONTROL, "a")
-    field.send_keys(Keys.BACKSPACE)
-    field.send_keys(text, Keys.ENTER)
+def type_into(driver, key: str, text: str, attempts: int = 3) -> None:
+    """Replace a text or number input's value and commit it with Enter, as a person does. A
+    rerun that redraws the field while we type (stale element) means: find it and type again."""
+    for attempt in range(attempts):
+        wait_idle(driver)
+        try:
+            field = widget(driver, key, "input")
+            field.send_keys(Keys.CONTROL, "a")
+            field.send_keys(Keys.BACKSPACE)
+            field.send_keys(text, Keys.ENTER)
+            break
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
     wait_idle(driver)
 
 
