@@ -62,22 +62,26 @@ def try_hold(session: Session, username: str, pair_id: int, k: int, ttl_s: float
 
 def hold(session: Session, username: str, pair_id: int | None, ttl_s: float) -> None:
     """`username` holds `pair_id` (None: nothing) and no other pair."""
-    others = delete(QueueClaim).where(QueueClaim.username == username)
-    if pair_id is None:
-        session.execute(others)
-        return
-    session.execute(others.where(QueueClaim.pair_id != pair_id))
-    claim = {
-        "pair_id": pair_id,
-        "username": username,
-        "expires_at": utcnow() + timedelta(seconds=ttl_s),
-    }
-    upsert(
-        session, QueueClaim.__table__, [claim], keys=("pair_id", "username"), update=("expires_at",)
-    )
+    hold_item(session, QueueClaim, "pair_id", username, pair_id, ttl_s)
 
 
 def release(session: Session, username: str, pair_id: int) -> None:
-    session.execute(
-        delete(QueueClaim).where(QueueClaim.pair_id == pair_id, QueueClaim.username == username)
-    )
+    release_item(session, QueueClaim, "pair_id", username, pair_id)
+
+
+def hold_item(
+    session: Session, model, key: str, username: str, item_id: int | None, ttl_s: float
+) -> None:
+    """`username` holds `item_id` in the claim table `model` (keyed by `key` and username;
+    None: nothing) and no other item of it. Shared by pair claims and response claims."""
+    others = delete(model).where(model.username == username)
+    if item_id is None:
+        session.execute(others)
+        return
+    session.execute(others.where(getattr(model, key) != item_id))
+    claim = {key: item_id, "username": username, "expires_at": utcnow() + timedelta(seconds=ttl_s)}
+    upsert(session, model.__table__, [claim], keys=(key, "username"), update=("expires_at",))
+
+
+def release_item(session: Session, model, key: str, username: str, item_id: int) -> None:
+    session.execute(delete(model).where(getattr(model, key) == item_id, model.username == username))

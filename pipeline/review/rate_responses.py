@@ -17,7 +17,6 @@ first write (deleting expired claims) takes the database write lock before anyth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import BigInteger, cast, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -35,10 +34,10 @@ from db.models import (
     Response,
     utcnow,
 )
-from db.upsert import upsert
 from pipeline.auth.users import WRITE_ROLES, AuthUser, authorize
 from pipeline.errors import UserError
 from pipeline.evaluation.harmless_rate import system_responses
+from pipeline.review import claims
 
 HASH_MULTIPLIER, HASH_MODULUS = 2654435761, 2**32  # Knuth's multiplicative hash
 CLAIM_TTL_S = 600  # a response open on the page is held this long (renewed on every rerun)
@@ -166,31 +165,11 @@ def _try_hold(
 
 def _hold(session: Session, username: str, response_id: int | None, ttl_s: float) -> None:
     """`username` holds `response_id` (None: nothing) and no other response."""
-    others = delete(HarmlessClaim).where(HarmlessClaim.username == username)
-    if response_id is None:
-        session.execute(others)
-        return
-    session.execute(others.where(HarmlessClaim.response_id != response_id))
-    claim = {
-        "response_id": response_id,
-        "username": username,
-        "expires_at": utcnow() + timedelta(seconds=ttl_s),
-    }
-    upsert(
-        session,
-        HarmlessClaim.__table__,
-        [claim],
-        keys=("response_id", "username"),
-        update=("expires_at",),
-    )
+    claims.hold_item(session, HarmlessClaim, "response_id", username, response_id, ttl_s)
 
 
 def _release(session: Session, username: str, response_id: int) -> None:
-    session.execute(
-        delete(HarmlessClaim).where(
-            HarmlessClaim.response_id == response_id, HarmlessClaim.username == username
-        )
-    )
+    claims.release_item(session, HarmlessClaim, "response_id", username, response_id)
 
 
 def response_view(session: Session, response_id: int, system: str) -> ResponseView:
