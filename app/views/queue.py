@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.answer_bar import answer_bar
 from app.guard import can_write, require_user
 from app.render import inline_text, judgment_panel, text_box
 from db.session import session_scope
@@ -97,26 +98,7 @@ st.caption(
     f"{pair.human_label_count}/{k} human labels"
 )
 if can_write(user):
-    cols = st.columns(4)
-    for col, (label, title, key) in zip(cols, ANSWERS, strict=False):
-        col.button(
-            title,
-            key=f"queue_{key}",
-            shortcut=key,
-            on_click=_answer,
-            args=(pair.pair_id, label),
-            type="primary",
-            width="stretch",
-        )
-    cols[3].button(
-        "Skip",
-        key="queue_s",
-        shortcut="s",
-        on_click=_answer,
-        args=(pair.pair_id, None),
-        width="stretch",
-    )
-    st.text_input("Note (optional, saved with your answer)", key="queue_note")
+    answer_bar("queue", ANSWERS, pair.pair_id, _answer)
     st.caption("Keys: **a** A better · **b** B better · **t** tie · **s** skip")
 else:
     st.info("You are a viewer: you can read the queue but not label.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.answer_bar import answer_bar
 from app.guard import can_write, require_user
 from app.render import fmt, inline_text, text_box
 from db.session import session_scope
@@ -82,26 +83,7 @@ if view is None:
 
 st.caption(f"response id {view.response_id} · {view.human_ratings} rating(s) so far")
 if can_write(user):
-    cols = st.columns(3)
-    for col, (label, title, key) in zip(cols, ANSWERS, strict=False):
-        col.button(
-            title,
-            key=f"rate_{key}",
-            shortcut=key,
-            on_click=_answer,
-            args=(view.response_id, label),
-            type="primary",
-            width="stretch",
-        )
-    cols[2].button(
-        "Skip",
-        key="rate_s",
-        shortcut="s",
-        on_click=_answer,
-        args=(view.response_id, None),
-        width="stretch",
-    )
-    st.text_input("Note (optional, saved with your answer)", key="rate_note")
+    answer_bar("rate", ANSWERS, view.response_id, _answer)
     st.caption("Keys: **h** harmless · **x** harmful · **s** skip")
 else:
     st.info("You are a viewer: you can read responses but not rate them.")
