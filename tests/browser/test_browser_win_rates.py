@@ -35,22 +35,29 @@ def server(sqlite_url, rlaif_home, tmp_path):
 
 
 def choose(driver, label: str, option: str) -> None:
-    """Pick `option` in the selectbox labelled `label`, as a person does: open it, click."""
+    """Pick `option` in the selectbox labelled `label` from the keyboard: type it, press
+    Enter. A mouse click on the opened list can land outside the window when the box sits
+    near the bottom of the page (CI saw "element click intercepted" at y=1113 of 1100)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
 
-    box = wait_for(driver).until(
-        ec.element_to_be_clickable(
-            (By.CSS_SELECTOR, f"input[role='combobox'][aria-label='{label}']")
-        )
-    )
+    wait_idle(driver)
+    selector = f"input[role='combobox'][aria-label='{label}']"
+    box = wait_for(driver).until(ec.element_to_be_clickable((By.CSS_SELECTOR, selector)))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
     box.click()
+    box.send_keys(option)
     wait_for(driver).until(
-        ec.element_to_be_clickable(
+        ec.presence_of_element_located(
             (By.XPATH, f"//*[@role='option'][normalize-space(.)='{option}']")
         )
-    ).click()
+    )
+    box.send_keys(Keys.ENTER)
     wait_idle(driver)
+    wait_for(driver).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, selector).get_attribute("value") == option
+    )
 
 
 def test_pick_two_systems_and_spot_check_them(server, browser):
