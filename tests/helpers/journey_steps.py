@@ -57,7 +57,11 @@ def write_area(driver, key: str, text: str) -> None:
 def pick(driver, key: str, option: str) -> None:
     """Open a select box and click the option whose text contains `option`."""
     wait_idle(driver)
-    widget(driver, key, "button[aria-haspopup='listbox']").click()
+    opener = widget(driver, key, "button[aria-haspopup='listbox']")
+    # Centred first, so the list opens inside the window: a box near the bottom of a long
+    # page opens it past the edge, where a click is "intercepted".
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", opener)
+    opener.click()
     wait_for(driver).until(
         ec.element_to_be_clickable(
             (By.XPATH, f"//*[@role='option'][contains(normalize-space(.), {_xpath(option)})]")
