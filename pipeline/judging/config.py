@@ -58,7 +58,7 @@ class JudgeConfig:
     # Local backends (hf, reward_model)
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
-    max_batch_tokens: int = 0  # padded tokens per forward pass; 0: auto (CPU 2048, CUDA 32768)
+    max_batch_tokens: int = 0  # padded tokens per forward pass; 0: auto (CPU 512, CUDA 32768)
     rationale: bool = False
     rationale_max_tokens: int = 96
     # Labelling loop

@@ -164,3 +164,39 @@ def test_a_cache_that_cannot_be_copied_per_member_falls_back_to_whole_sequences(
     )
     assert len(calls) == 1  # tried once, then every group ran whole
     assert torch.allclose(got[:, -1], alone(judge.model, sequences, tokens), atol=1e-5)
+
+
+def test_the_head_runs_once_at_the_end_only_where_logits_are_plain(judge):
+    """A Llama's logits are head(last hidden state), so the head runs once over all
+    sequences at the end; a Gemma 2 soft-caps its logits after the head, so it is scored
+    through its own forward. Both equal scoring each sequence alone."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    assert hf_forward.plain_head(judge.model) is judge.model.get_output_embeddings()
+    torch.manual_seed(0)
+    capped = Gemma2ForCausalLM(
+        Gemma2Config(
+            vocab_size=len(judge.tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=16,
+            final_logit_softcapping=2.0,  # logits of ~2 at most: far from head(hidden)
+            pad_token_id=judge.tokenizer.pad_token_id,
+        )
+    ).eval()
+    assert hf_forward.plain_head(capped) is None
+    sequences, groups = both_orders(judge, PAIRS)
+    tokens = list(judge.token_ids)
+    for model in (judge.model, capped):
+        got = hf_forward.last_position_logprobs(
+            model,
+            sequences,
+            tokens,
+            pad_id=judge.tokenizer.pad_token_id,
+            max_batch_tokens=300,
+            groups=groups,
+        )
+        assert torch.allclose(got[:, -1], alone(model, sequences, tokens), atol=1e-5)

@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 
-# Padded tokens per forward pass when the config says 0 ("auto"). Measured on a 2-core CPU with
-# SmolLM2-135M: 1-4 k tokens per batch ran ~1.8x faster than 16 k (cache-friendly activations);
-# a GPU wants large batches.
-AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
+# Padded tokens per forward pass when the config says 0 ("auto"). On a 2-core CPU with
+# SmolLM2-135M (16 HH-RLHF pairs, both orders, median of 2): bf16 ran 2.48 pairs/s at 512,
+# 2.35 at 1024, 2.04 at 2048; float32 1.45, 1.46, 1.36. A budget of 512 holds about one pair
+# per batch, so almost nothing is padded (1 % against 28 % at 2048). A GPU wants large batches.
+AUTO_BATCH_TOKENS = {"cpu": 512, "cuda": 32768}
 
 # Below this many shared tokens, a separate preamble pass is not worth its overhead.
 MIN_SHARED_PREFIX = 16
@@ -138,7 +139,7 @@ class _PrefixCache:
         self._cache = None
         if head:
             ids = torch.tensor([head], dtype=torch.long, device=device)
-            cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+            cache = _body_cache(model, input_ids=ids, use_cache=True)
             if hasattr(cache, "batch_repeat_interleave"):
                 self._cache = cache
         if self._cache is None:
@@ -161,6 +162,53 @@ class _PrefixCache:
         }
 
 
+# Sequences per call of the output head at the end of last_position_logprobs: the head's weight
+# (vocabulary x hidden, float32 over a bf16 body: 113 MB for SmolLM2) is read once per call,
+# which costs more than the rows' arithmetic; one call per forward pass cost ~25 ms each.
+HEAD_ROWS = 256
+
+
+def _body(model):
+    """The decoder without the output head, or None where the model has no separate one."""
+    body = getattr(model, "base_model", model)
+    return None if body is model else body
+
+
+def _body_cache(model, **inputs):
+    """The KV cache after `inputs`, without computing any logits (they would be discarded)."""
+    body = _body(model)
+    if body is None:
+        return model(**inputs, logits_to_keep=1).past_key_values
+    return body(**inputs).past_key_values
+
+
+def _last(model, keep: int, **inputs) -> torch.Tensor:
+    """The last `keep` positions: hidden states where the head is applied later
+    (`plain_head`), else logits."""
+    if plain_head(model) is None:
+        return model(**inputs, logits_to_keep=keep).logits
+    return _body(model)(**inputs).last_hidden_state[:, -keep:, :]
+
+
+def plain_head(model) -> torch.nn.Module | None:
+    """The output head, when the model's logits are exactly head(last hidden state): checked
+    once per model on a short input, since some models scale or soft-cap their logits after the
+    head (Gemma 2, Cohere, Granite), which a head applied here would skip. None otherwise."""
+    checked = getattr(model, "_rlaif_plain_head", None)
+    if checked is None:
+        checked = False
+        body, head = _body(model), model.get_output_embeddings()
+        if body is not None and head is not None:
+            device = next(model.parameters()).device
+            ids = torch.arange(1, 9, device=device).unsqueeze(0)
+            with torch.inference_mode():
+                logits = model(input_ids=ids, use_cache=False).logits.float()
+                ours = head(body(input_ids=ids, use_cache=False).last_hidden_state).float()
+            checked = bool(torch.allclose(ours, logits, rtol=1e-4, atol=1e-4))
+        model._rlaif_plain_head = checked
+    return model.get_output_embeddings() if checked else None
+
+
 def last_position_logprobs(
     model,
     sequences: Sequence[list[int]],
@@ -176,7 +224,9 @@ def last_position_logprobs(
     """log-softmax (over the full vocabulary) of `token_ids` at the last `keep` positions.
 
     Returns float32 [len(sequences), keep, len(token_ids)], in input order. Only the last
-    `keep` positions' logits are computed (logits_to_keep), under inference_mode.
+    `keep` positions reach the output head, under inference_mode; where the head is plain
+    (`plain_head`), it runs once at the end over all sequences instead of once per batch, and
+    passes whose logits are not read (the preamble, the stems) never run it.
 
     With `share_prefix`, the token prefix common to all sequences runs once, and each of
     `groups` (indices of sequences that start alike, e.g. the two orders of a pair) runs its
@@ -186,10 +236,21 @@ def last_position_logprobs(
     device = next(model.parameters()).device
     wanted = torch.tensor(list(token_ids), dtype=torch.long, device=device)
     out = torch.empty((len(sequences), keep, len(token_ids)), dtype=torch.float32)
+    output_head = plain_head(model)
+    if output_head is not None:  # last hidden states now, the head once at the end
+        width = model.get_output_embeddings().weight.shape[1]
+        dtype = next(model.parameters()).dtype
+        states = torch.empty((len(sequences), keep, width), dtype=dtype)
 
-    def record(indices: list[int], logits: torch.Tensor) -> None:
+    def select(logits: torch.Tensor) -> torch.Tensor:
         logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
-        out[indices] = logprobs.index_select(-1, wanted).cpu()
+        return logprobs.index_select(-1, wanted).cpu()
+
+    def record(indices: list[int], last: torch.Tensor) -> None:
+        if output_head is None:
+            out[indices] = select(last)
+        else:
+            states[indices] = last[:, -keep:, :].cpu()
         if on_batch:
             on_batch(len(indices))
 
@@ -202,18 +263,22 @@ def last_position_logprobs(
         tree, flat = _plan(sequences, groups if share_prefix else (), prefix, keep)
         for batch in _group_batches(tree, max_batch_tokens):
             members = [i for g in batch for i in g.members]
-            logits = (
+            last = (
                 None if flat_only else _run_tree_batch(model, batch, preamble, pad_id, device, keep)
             )
-            if logits is None:  # a cache we cannot copy per member: score these whole
+            if last is None:  # a cache we cannot copy per member: score these whole
                 flat_only = True
                 flat.extend(members)
             else:
-                record(members, logits)
+                record(members, last)
         for rows in make_batches([len(sequences[i]) - prefix for i in flat], max_batch_tokens):
             indices = [flat[r] for r in rows]
             padded = left_pad([sequences[i][prefix:] for i in indices], pad_id, device)
-            record(indices, model(**preamble.extend(padded), logits_to_keep=keep).logits)
+            record(indices, _last(model, keep, **preamble.extend(padded)))
+        if output_head is not None:  # the head over every sequence's last hidden states
+            for start in range(0, len(sequences), HEAD_ROWS):
+                logits = output_head(states[start : start + HEAD_ROWS].to(device))
+                out[start : start + HEAD_ROWS] = select(logits)
     return out
 
 
@@ -222,7 +287,7 @@ def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, 
     [preamble][pads][stem][pads][tail]."""
     stems = preamble.extend(left_pad([g.stem for g in batch], pad_id, device))
     stems["use_cache"] = True
-    cache = model(**stems, logits_to_keep=1).past_key_values
+    cache = _body_cache(model, **stems)
     if not hasattr(cache, "reorder_cache"):
         return None
     owner = torch.tensor(
@@ -232,14 +297,15 @@ def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, 
     seen_mask = stems["attention_mask"].index_select(0, owner)
     seen = seen_mask.sum(-1, keepdim=True)
     tails = left_pad([t for g in batch for t in g.tails], pad_id, device)
-    return model(
+    return _last(
+        model,
+        keep,
         input_ids=tails["input_ids"],
         attention_mask=torch.cat([seen_mask, tails["attention_mask"]], dim=1),
         position_ids=tails["position_ids"] + seen,
         past_key_values=cache,
         use_cache=True,
-        logits_to_keep=keep,
-    ).logits
+    )
 
 
 def generate_batched(
