@@ -12,6 +12,7 @@ from db.enums import JobStatus
 from db.session import session_scope
 from pipeline.errors import UserError
 from pipeline.evaluation.evaluate_job import evaluations_for_run, start_for_run
+from pipeline.evaluation.policy_summary import EvaluationSummary
 
 
 def _pct(value) -> str:
@@ -40,20 +41,20 @@ def _start_form(job_id: int, user) -> None:
             st.success(f"Evaluation job {eval_job} started; it appears in the runs below.")
 
 
-def _show(summary: dict) -> None:
-    s, a = summary, summary["judge_alignment"]
+def _show(summary: EvaluationSummary) -> None:
+    s, a = summary, summary.judge_alignment
     st.markdown(
-        f"**Evaluation {s['evaluation_id']}** · judge {inline_text(s['judge'])} · "
-        f"{s['pairs']} pairs ({s['identical_pairs']} identical: ties, not judged)"
+        f"**Evaluation {s.evaluation_id}** · judge {inline_text(s.judge)} · "
+        f"{s.pairs} pairs ({s.identical_pairs} identical: ties, not judged)"
     )
     c = st.columns(4)
-    c[0].metric("AI win rate", _pct(s["ai_win_rate"]), help=_interval(s["ai_interval"]) or None)
-    c[1].metric("Length-controlled", _pct(s["lc_win_rate"]))
-    c[2].metric("PPI-corrected", _pct(s["ppi_win_rate"]), help=_interval(s["ppi_interval"]) or None)
-    c[3].metric("Human-labelled pairs", s["human_pairs"])
+    c[0].metric("AI win rate", _pct(s.ai_win_rate), help=_interval(s.ai_interval) or None)
+    c[1].metric("Length-controlled", _pct(s.lc_win_rate))
+    c[2].metric("PPI-corrected", _pct(s.ppi_win_rate), help=_interval(s.ppi_interval) or None)
+    c[3].metric("Human-labelled pairs", s.human_pairs)
     st.caption(
-        f"AI interval{_interval(s['ai_interval']) or ' –'} · PPI interval"
-        f"{_interval(s['ppi_interval']) or ' – (until people label the spot-check sample)'}"
+        f"AI interval{_interval(s.ai_interval) or ' –'} · PPI interval"
+        f"{_interval(s.ppi_interval) or ' – (until people label the spot-check sample)'}"
     )
     kappa = "–" if a.get("kappa") is None else f"{a['kappa']:.2f}"
     st.caption(
@@ -61,7 +62,7 @@ def _show(summary: dict) -> None:
         f"{a.get('human_pairs', 0)} human-labelled pairs, κ {kappa}; prefers the longer answer: "
         f"judge {_pct(a.get('ai_prefers_longer'))}, people {_pct(a.get('human_prefers_longer'))}"
     )
-    for warning in s["warnings"]:
+    for warning in s.warnings:
         st.warning(inline_text(warning))
 
 
@@ -80,12 +81,12 @@ def evaluation_panel(job_id: int, kind: str, status: str, user, is_admin: bool) 
     if len(summaries) > 1:
         earlier = [
             {
-                "evaluation": s["evaluation_id"],
-                "judge": s["judge"],
-                "pairs": s["pairs"],
-                "AI win rate": s["ai_win_rate"],
-                "LC": s["lc_win_rate"],
-                "PPI": s["ppi_win_rate"],
+                "evaluation": s.evaluation_id,
+                "judge": s.judge,
+                "pairs": s.pairs,
+                "AI win rate": s.ai_win_rate,
+                "LC": s.lc_win_rate,
+                "PPI": s.ppi_win_rate,
             }
             for s in summaries[1:]
         ]

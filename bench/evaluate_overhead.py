@@ -74,7 +74,7 @@ def by_job(url: str, prompts_file: Path, n: int, max_new_tokens: int, judge) -> 
         decoding=Decoding(max_new_tokens=max_new_tokens),
     )
     result = run_evaluation(request, created_by="bench", judge=judge, url=url)
-    wall, cpu = dict(result["seconds"]), dict(result["cpu_seconds"])
+    wall, cpu = dict(result.seconds), dict(result.cpu_seconds)
     wall["total"], cpu["total"] = sum(wall.values()), sum(cpu.values())
     return {"wall": wall, "cpu": cpu, "result": result}
 
@@ -185,7 +185,7 @@ def main() -> None:
             f"{clock}: job/hand total {overhead}, reporting {share_text} of the job "
             "(target: overhead < 10 %)"
         )
-    print(f"win rate {last['ai_win_rate']}, {last['identical_pairs']} of {last['pairs']} identical")
+    print(f"win rate {last.ai_win_rate}, {last.identical_pairs} of {last.pairs} identical")
     print(
         json.dumps(
             {
@@ -196,9 +196,9 @@ def main() -> None:
                 "by_hand_s": hand,
                 "job_over_hand": ratios,
                 "reporting_share": reporting_share,
-                "ai_win_rate": last["ai_win_rate"],
-                "pairs": last["pairs"],
-                "identical_pairs": last["identical_pairs"],
+                "ai_win_rate": last.ai_win_rate,
+                "pairs": last.pairs,
+                "identical_pairs": last.identical_pairs,
             }
         )
     )

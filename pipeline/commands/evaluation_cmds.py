@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeline.commands.common import user_errors
+
+if TYPE_CHECKING:
+    from pipeline.evaluation.policy_summary import EvaluationSummary
 
 cli = typer.Typer()
 
@@ -112,7 +116,7 @@ def _print_leaderboards(boards) -> None:
             )
 
 
-def print_evaluation(summary: dict) -> None:
+def print_evaluation(summary: EvaluationSummary) -> None:
     """The evaluation's figures, then the judge's alignment with its warnings beside it."""
     from rich.console import Console
     from rich.markup import escape
@@ -120,30 +124,30 @@ def print_evaluation(summary: dict) -> None:
     console = Console()
     s = summary
     console.print(
-        f"Evaluation {s['evaluation_id']}: {escape(s['policy'])} against {escape(s['baseline'])}"
-        f", judge {escape(s['judge'])}"
+        f"Evaluation {s.evaluation_id}: {escape(s.policy)} against {escape(s.baseline)}"
+        f", judge {escape(s.judge)}"
     )
     console.print(
-        f"  pairs {s['pairs']} (won {s['wins']}, lost {s['losses']}, tied {s['ties']}; "
-        f"{s['identical_pairs']} identical, not sent to the judge)"
+        f"  pairs {s.pairs} (won {s.wins}, lost {s.losses}, tied {s.ties}; "
+        f"{s.identical_pairs} identical, not sent to the judge)"
     )
     console.print(
-        f"  AI win rate {_pct(s['ai_win_rate'])}{_interval(s['ai_interval'])}, "
-        f"length-controlled {_pct(s['lc_win_rate'])}, "
-        f"PPI {_pct(s['ppi_win_rate'])}{_interval(s['ppi_interval'])} "
-        f"(people labelled {s['human_pairs']})"
+        f"  AI win rate {_pct(s.ai_win_rate)}{_interval(s.ai_interval)}, "
+        f"length-controlled {_pct(s.lc_win_rate)}, "
+        f"PPI {_pct(s.ppi_win_rate)}{_interval(s.ppi_interval)} "
+        f"(people labelled {s.human_pairs})"
     )
-    a = s["judge_alignment"]
+    a = s.judge_alignment
     kappa = "–" if a.get("kappa") is None else f"{a['kappa']:.2f}"
     console.print(
         f"  judge alignment: agreement {_pct(a.get('agreement'))} on {a.get('human_pairs', 0)} "
         f"human-labelled pairs, kappa {kappa}, prefers longer: judge "
         f"{_pct(a.get('ai_prefers_longer'))}, people {_pct(a.get('human_prefers_longer'))}"
     )
-    for warning in s["warnings"]:
+    for warning in s.warnings:
         console.print(f"  [yellow]warning:[/] {escape(warning)}")
-    if s.get("audit_sample_id"):
-        console.print(f"  spot-check sample {s['audit_sample_id']} is in the review queue")
+    if s.audit_sample_id:
+        console.print(f"  spot-check sample {s.audit_sample_id} is in the review queue")
 
 
 @cli.command("evaluate")
@@ -197,9 +201,7 @@ def evaluate(
         )
         summary = run_evaluation(request, created_by=cli_operator())
     if as_json:
-        from pipeline.evaluation.policy_eval import json_object
-
-        typer.echo(json.dumps(json_object(summary)))
+        typer.echo(json.dumps(summary.as_json()))
     else:
         print_evaluation(summary)
 

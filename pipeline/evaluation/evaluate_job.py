@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.enums import EvaluationStatus, JobStatus
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from pipeline.evaluation.policy_summary import EvaluationSummary
 
 
 @dataclass
@@ -47,7 +50,6 @@ def run(config: EvaluateRunConfig) -> dict[str, Any]:
     from pipeline.evaluation.policy_eval import (
         Decoding,
         EvaluateRequest,
-        json_object,
         run_evaluation,
     )
     from pipeline.train.common import write_json
@@ -74,20 +76,19 @@ def run(config: EvaluateRunConfig) -> dict[str, Any]:
         device=config.device,
     )
     summary = run_evaluation(request, created_by=created_by, policy_job_id=config.policy_job_id)
-    metrics = {
-        k: summary[k] for k in ("ai_win_rate", "lc_win_rate", "pairs") if summary[k] is not None
-    }
-    result = {"metrics": metrics, "artifacts": {"evaluation_id": summary["evaluation_id"]}}
+    figures = {"ai_win_rate": summary.ai_win_rate, "lc_win_rate": summary.lc_win_rate}
+    metrics = {k: v for k, v in (figures | {"pairs": summary.pairs}).items() if v is not None}
+    result = {"metrics": metrics, "artifacts": {"evaluation_id": summary.evaluation_id}}
     if config.output_dir:
         output = Path(config.output_dir)
         output.mkdir(parents=True, exist_ok=True)
         # The same object as `rlaif evaluate --json`; result.json last: the supervisor reads
         # the job as succeeded only once it exists.
-        write_json(output / "evaluation.json", json_object(summary))
+        write_json(output / "evaluation.json", summary.as_json())
         result["artifacts"]["summary"] = str(output / "evaluation.json")
         write_json(output / "result.json", result)
-    print(f"evaluation {summary['evaluation_id']}: AI win rate {summary['ai_win_rate']}")
-    for warning in summary["warnings"]:
+    print(f"evaluation {summary.evaluation_id}: AI win rate {summary.ai_win_rate}")
+    for warning in summary.warnings:
         print(f"warning: {warning}")
     return result
 
@@ -146,12 +147,12 @@ def start_for_run(
     return jobs.start_job("evaluate", config, user=user)
 
 
-def evaluations_for_run(session, ppo_job_id: int) -> list[dict[str, Any]]:
+def evaluations_for_run(session, ppo_job_id: int) -> list[EvaluationSummary]:
     """The run's evaluations, newest first, with their figures as they stand now."""
     from sqlalchemy import select
 
     from db.models import Evaluation
-    from pipeline.evaluation.policy_eval import evaluation_summary
+    from pipeline.evaluation.policy_summary import evaluation_summary
 
     rows = session.scalars(
         select(Evaluation)

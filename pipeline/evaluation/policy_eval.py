@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,17 +27,12 @@ from db.upsert import upsert
 from pipeline.errors import UserError
 from pipeline.evaluation.eval_inputs import ModelRef, held_out_prompts, resolve_model_ref
 from pipeline.evaluation.judge_check import check_judge
+from pipeline.evaluation.policy_summary import EvaluationSummary, evaluation_summary
 from pipeline.ingest.records import PairRecord, sha256
 from pipeline.ingest.values import is_clean
 from pipeline.review.spot_check import MAX_SAMPLE, store_audit_sample
 
 TIE_NOTE = "identical responses: a tie by construction, not sent to the judge"
-# What `rlaif evaluate --json` prints and the evaluate job writes to output/evaluation.json.
-JSON_KEYS = (
-    "policy", "baseline", "judge", "pairs", "ai_win_rate", "ai_interval", "lc_win_rate",
-    "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id", "judge_alignment",
-    "warnings", "seconds", "cpu_seconds",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -182,59 +177,6 @@ def _record_ties(session: Session, judge_version_id: int, pair_source: str) -> i
     return len(ids)
 
 
-def evaluation_summary(session: Session, evaluation: Evaluation) -> dict[str, Any]:
-    """The figures as they stand now (PPI moves as reviewers label the spot-check sample)."""
-    from pipeline.evaluation.win_rates import compute_win_rates
-
-    judge = session.get(JudgeVersion, evaluation.judge_version_id)
-    rows = compute_win_rates(
-        session,
-        [judge.name],
-        system=evaluation.policy,
-        opponent=evaluation.baseline,
-        source=evaluation.pair_source,
-    )
-    row = next((r for r in rows if r.system == evaluation.policy), None)
-    identical = session.scalar(
-        select(func.count()).where(
-            Pair.source == evaluation.pair_source, Pair.response_a_id == Pair.response_b_id
-        )
-    )
-    # People's labels on these pairs (the win-rate code also counts identical pairs as human
-    # ties by construction; here "human" means labelled by a person).
-    labelled = session.scalar(
-        select(func.count()).where(
-            Pair.source == evaluation.pair_source,
-            (Pair.human_consensus.is_not(None)) | (Pair.override_label.is_not(None)),
-        )
-    )
-    check = evaluation.alignment or {}
-    warnings = list(check.get("warnings") or [])
-    if row is not None and row.warning:
-        warnings.append(row.warning)
-    return {
-        "evaluation_id": evaluation.id,
-        "policy": evaluation.policy,
-        "baseline": evaluation.baseline,
-        "judge": judge.name,
-        "pairs": row.pairs if row else 0,
-        "identical_pairs": identical,
-        "wins": row.ai_wins if row else 0,
-        "losses": row.ai_losses if row else 0,
-        "ties": row.ai_ties if row else 0,
-        "ai_win_rate": row.ai_win_rate if row else None,
-        "ai_interval": list(row.ai_interval) if row and row.ai_interval else None,
-        "lc_win_rate": row.lc_win_rate if row else None,
-        "human_pairs": labelled,
-        "human_win_rate": row.human_win_rate if row and labelled else None,
-        "ppi_win_rate": row.ppi_win_rate if row and labelled else None,
-        "ppi_interval": list(row.ppi_interval) if row and labelled and row.ppi_interval else None,
-        "audit_sample_id": evaluation.audit_sample_id,
-        "judge_alignment": check,
-        "warnings": warnings,
-    }
-
-
 def _judge_pairs(judge, url: str | None, pair_source: str) -> tuple[int, str, int]:
     from pipeline.judging.runner import label_pairs
 
@@ -288,7 +230,9 @@ def _generate_and_judge(request, policy, baseline, held, evaluation_id, judge, u
     return version_id
 
 
-def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int) -> dict:
+def _report(
+    url, evaluation_id: int, version_id: int, created_by: str, seed: int
+) -> EvaluationSummary:
     """Ties recorded, the spot-check sample drawn, the judge re-validated, the figures kept."""
     pair_source = f"evaluation:{evaluation_id}"
     with session_scope(url) as session:
@@ -316,13 +260,23 @@ def _report(url, evaluation_id: int, version_id: int, created_by: str, seed: int
         evaluation.alignment = check.as_dict()
         session.flush()
         summary = evaluation_summary(session, evaluation)
-        evaluation.result = {k: v for k, v in summary.items() if k != "judge_alignment"}
+        evaluation.result = summary.stored_result()
         evaluation.status, evaluation.ended_at = EvaluationStatus.SUCCEEDED, utcnow()
     return summary
 
 
-def json_object(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: summary.get(k) for k in JSON_KEYS}
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt behind `error`, also where other code wrapped it: one that lands
+    in a class body during an import (the job's SIGTERM early in a run) comes back as
+    Python 3.11's "RuntimeError: Error calling __set_name__ ...", caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def run_evaluation(
@@ -332,9 +286,9 @@ def run_evaluation(
     judge=None,
     url: str | None = None,
     policy_job_id: int | None = None,
-) -> dict[str, Any]:
-    """Run one evaluation end to end; returns evaluation_summary plus the seconds per stage
-    (wall, and CPU as `cpu_seconds`).
+) -> EvaluationSummary:
+    """Run one evaluation end to end; returns its summary with the seconds per stage (wall,
+    and CPU as `cpu_seconds`).
     `judge` (an object with the judge interface) replaces building one from request.judge."""
     clock = StageClock()
     with session_scope(url) as session:
@@ -373,9 +327,10 @@ def run_evaluation(
     except BaseException as error:  # recorded, never left "running"
         with session_scope(url) as session:
             failed = session.get(Evaluation, evaluation_id)
-            stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or the job's SIGTERM
-            status = EvaluationStatus.CANCELLED if stopped else EvaluationStatus.FAILED
+            stop = _interrupt_behind(error)  # Ctrl-C, or the job's SIGTERM
+            status = EvaluationStatus.FAILED if stop is None else EvaluationStatus.CANCELLED
             failed.status, failed.ended_at = status, utcnow()
-            failed.result = {"error": f"{type(error).__name__}: {error}"[:2000]}
+            cause = error if stop is None else stop
+            failed.result = {"error": f"{type(cause).__name__}: {cause}"[:2000]}
         raise
-    return {**summary, "seconds": clock.wall, "cpu_seconds": clock.cpu}
+    return replace(summary, seconds=clock.wall, cpu_seconds=clock.cpu)

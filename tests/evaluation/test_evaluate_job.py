@@ -19,7 +19,7 @@ from db.models import AuditSampleItem, Evaluation, Judgment, Pair, TrainingJob
 from db.session import session_scope
 from pipeline.auth import users as auth
 from pipeline.evaluation.evaluate_job import evaluations_for_run, start_for_run
-from pipeline.evaluation.policy_eval import JSON_KEYS
+from pipeline.evaluation.policy_summary import JSON_KEYS
 from pipeline.train import jobs, runs
 from tests.helpers.eval_runs import HELD_OUT, finished_ppo_run, judge_file, tiny_policy
 from tests.helpers.factories import label_pair
@@ -117,7 +117,7 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, reviewer, tiny_lm, tmp
     )
     (listed,) = evaluations_for_run(session, ppo_id)
     figures = [k for k in JSON_KEYS if k not in ("seconds", "cpu_seconds")]
-    assert {k: listed[k] for k in figures} == {k: shown[k] for k in figures}
+    assert {k: listed.as_json()[k] for k in figures} == {k: shown[k] for k in figures}
 
     # Pairs between the two systems on the held-out prompts, P's slot by a seeded coin: the
     # evaluation's seed 0 draws 0.844, 0.758, 0.421, 0.259 -> P is B, B, A, A (A when < 0.5).
@@ -165,10 +165,10 @@ def test_the_evaluate_button_runs_a_job_to_success(admin, reviewer, tiny_lm, tmp
         label_pair(session, pair, "rita", slot if i < 3 else {"A": "B", "B": "A"}[slot])
     session.commit()
     (now,) = evaluations_for_run(session, ppo_id)
-    assert now["human_pairs"] == 4
-    assert now["human_win_rate"] == pytest.approx(0.75)
-    assert now["ppi_win_rate"] == pytest.approx(0.75)
-    assert now["ppi_interval"][0] <= 0.75 <= now["ppi_interval"][1]
+    assert now.human_pairs == 4
+    assert now.human_win_rate == pytest.approx(0.75)
+    assert now.ppi_win_rate == pytest.approx(0.75)
+    assert now.ppi_interval[0] <= 0.75 <= now.ppi_interval[1]
 
 
 def _evaluation_running(session, job) -> bool:
