@@ -209,6 +209,43 @@ def plain_head(model) -> torch.nn.Module | None:
     return model.get_output_embeddings() if checked else None
 
 
+class _Scores:
+    """Where each batch's last positions go: label-token log-probs at once, or, where the head
+    is plain (`plain_head`), hidden states that `finish` turns into log-probs with one head
+    call per HEAD_ROWS sequences."""
+
+    def __init__(self, model, n: int, keep: int, token_ids: Sequence[int], on_batch) -> None:
+        self.device = next(model.parameters()).device
+        self.keep, self.on_batch = keep, on_batch
+        self.wanted = torch.tensor(list(token_ids), dtype=torch.long, device=self.device)
+        self.out = torch.empty((n, keep, len(token_ids)), dtype=torch.float32)
+        self.head = plain_head(model)
+        if self.head is not None:
+            width = self.head.weight.shape[1]
+            dtype = next(model.parameters()).dtype
+            self.states = torch.empty((n, keep, width), dtype=dtype)
+
+    def _select(self, logits: torch.Tensor) -> torch.Tensor:
+        logprobs = torch.log_softmax(logits[:, -self.keep :, :].float(), dim=-1)
+        return logprobs.index_select(-1, self.wanted).cpu()
+
+    def record(self, indices: list[int], last: torch.Tensor) -> None:
+        """`last`: logits, or hidden states where the head is plain (as `_last` returns)."""
+        if self.head is None:
+            self.out[indices] = self._select(last)
+        else:
+            self.states[indices] = last[:, -self.keep :, :].cpu()
+        if self.on_batch:
+            self.on_batch(len(indices))
+
+    def finish(self) -> torch.Tensor:
+        if self.head is not None:
+            for start in range(0, len(self.out), HEAD_ROWS):
+                logits = self.head(self.states[start : start + HEAD_ROWS].to(self.device))
+                self.out[start : start + HEAD_ROWS] = self._select(logits)
+        return self.out
+
+
 def last_position_logprobs(
     model,
     sequences: Sequence[list[int]],
@@ -234,30 +271,11 @@ def last_position_logprobs(
     half the tokens of whole sequences, with the same probabilities up to float rounding.
     """
     device = next(model.parameters()).device
-    wanted = torch.tensor(list(token_ids), dtype=torch.long, device=device)
-    out = torch.empty((len(sequences), keep, len(token_ids)), dtype=torch.float32)
-    output_head = plain_head(model)
-    if output_head is not None:  # last hidden states now, the head once at the end
-        width = model.get_output_embeddings().weight.shape[1]
-        dtype = next(model.parameters()).dtype
-        states = torch.empty((len(sequences), keep, width), dtype=dtype)
-
-    def select(logits: torch.Tensor) -> torch.Tensor:
-        logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
-        return logprobs.index_select(-1, wanted).cpu()
-
-    def record(indices: list[int], last: torch.Tensor) -> None:
-        if output_head is None:
-            out[indices] = select(last)
-        else:
-            states[indices] = last[:, -keep:, :].cpu()
-        if on_batch:
-            on_batch(len(indices))
-
+    scores = _Scores(model, len(sequences), keep, token_ids, on_batch)
     with torch.inference_mode():
         prefix = shared_prefix_length(sequences, keep) if share_prefix else 0
-        head = sequences[0][:prefix] if prefix >= MIN_SHARED_PREFIX else []
-        preamble = _PrefixCache(model, head, device)
+        common = sequences[0][:prefix] if prefix >= MIN_SHARED_PREFIX else []
+        preamble = _PrefixCache(model, common, device)
         prefix = preamble.length
         flat_only = False
         tree, flat = _plan(sequences, groups if share_prefix else (), prefix, keep)
@@ -270,16 +288,12 @@ def last_position_logprobs(
                 flat_only = True
                 flat.extend(members)
             else:
-                record(members, last)
+                scores.record(members, last)
         for rows in make_batches([len(sequences[i]) - prefix for i in flat], max_batch_tokens):
             indices = [flat[r] for r in rows]
             padded = left_pad([sequences[i][prefix:] for i in indices], pad_id, device)
-            record(indices, _last(model, keep, **preamble.extend(padded)))
-        if output_head is not None:  # the head over every sequence's last hidden states
-            for start in range(0, len(sequences), HEAD_ROWS):
-                logits = output_head(states[start : start + HEAD_ROWS].to(device))
-                out[start : start + HEAD_ROWS] = select(logits)
-    return out
+            scores.record(indices, _last(model, keep, **preamble.extend(padded)))
+        return scores.finish()
 
 
 def _run_tree_batch(model, batch: list[_Group], preamble: _PrefixCache, pad_id, device, keep):
