@@ -216,9 +216,10 @@ def cancel_job(
         job = session.get(TrainingJob, job_id)
         if job is None:
             raise UserError(f"no training job {job_id}")
-        if job.status not in ACTIVE_JOB_STATUSES:
+        values = dict(status=JobStatus.CANCELLED, ended_at=utcnow(), error=f"cancelled by {actor}")
+        if not _set_if(session, job_id, ACTIVE_JOB_STATUSES, values):
+            session.refresh(job)
             raise UserError(f"job {job_id} is already {job.status}")
-        job.status, job.ended_at, job.error = JobStatus.CANCELLED, utcnow(), f"cancelled by {actor}"
         pid = job.pid
     if pid and _group_alive(pid):
         os.killpg(pid, signal.SIGTERM)
@@ -233,10 +234,26 @@ def cancel_job(
 def reconcile(session: Session) -> None:
     """A 'running' job whose process group is gone (machine restart, kill -9) is failed.
     Jobs run on the host that started them, where this check is meaningful."""
-    for job in session.scalars(select(TrainingJob).where(TrainingJob.status == JobStatus.RUNNING)):
+    running = select(TrainingJob).where(TrainingJob.status == JobStatus.RUNNING)
+    for job in session.scalars(running).all():
         if not _group_alive(job.pid):
-            job.status, job.ended_at = JobStatus.FAILED, utcnow()
-            job.error = "the job's process disappeared\n" + log_tail(job.log_path)
+            error = "the job's process disappeared\n" + log_tail(job.log_path)
+            values = dict(status=JobStatus.FAILED, ended_at=utcnow(), error=error)
+            _set_if(session, job.id, [JobStatus.RUNNING], values)
+            session.expire(job)
+
+
+def _set_if(session: Session, job_id: int, statuses, values: dict[str, Any]) -> bool:
+    """Write `values` to the job only while its status is one of `statuses`, in one UPDATE:
+    the page (cancel, reconcile) and the supervisor (finish) may race, and the first to end
+    a job wins (a cancel is never turned into "failed" by a check made before it)."""
+    done = session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status.in_(list(statuses)))
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    return done.rowcount == 1
 
 
 def record_metrics(job_id: int, step: int, values: dict[str, float]) -> None:
@@ -276,13 +293,15 @@ def _finish(job_id: int, returncode: int) -> None:
         result_path = Path(job.output_dir or "") / "result.json"
         if returncode == 0 and result_path.is_file():
             result = json.loads(result_path.read_text())
-            job.status = JobStatus.SUCCEEDED
-            job.artifacts = result.get("artifacts", {})
-            job.final_metrics = result.get("metrics", {})
+            values = dict(
+                status=JobStatus.SUCCEEDED,
+                artifacts=result.get("artifacts", {}),
+                final_metrics=result.get("metrics", {}),
+            )
         else:
             why = f"exit code {returncode}" if returncode else "no result.json written"
-            job.status, job.error = JobStatus.FAILED, f"{why}\n{log_tail(job.log_path)}"
-        job.ended_at = utcnow()
+            values = dict(status=JobStatus.FAILED, error=f"{why}\n{log_tail(job.log_path)}")
+        _set_if(session, job_id, [JobStatus.RUNNING], values | {"ended_at": utcnow()})
 
 
 def supervise(job_id: int) -> int:

@@ -13,7 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    ElementNotInteractableException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -35,7 +39,8 @@ def click(driver, key: str) -> None:
 
 def type_into(driver, key: str, text: str, attempts: int = 3) -> None:
     """Replace a text or number input's value and commit it with Enter, as a person does. A
-    rerun that redraws the field while we type (stale element) means: find it and type again."""
+    rerun that redraws the field while we type (stale, or briefly not interactable: seen on
+    the Training page's run form) means: find it and type again."""
     for attempt in range(attempts):
         wait_idle(driver)
         try:
@@ -44,7 +49,7 @@ def type_into(driver, key: str, text: str, attempts: int = 3) -> None:
             field.send_keys(Keys.BACKSPACE)
             field.send_keys(text, Keys.ENTER)
             break
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, ElementNotInteractableException):
             if attempt == attempts - 1:
                 raise
     wait_idle(driver)

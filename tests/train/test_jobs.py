@@ -183,3 +183,41 @@ def test_cli_runs_a_reward_job_to_success(cli, snapshot, tiny_rm, tmp_path):
     assert code == 2 and "not empty" in out
     code, out = cli("jobs", "cancel", "1")
     assert code == 2 and "already succeeded" in out
+
+
+@pytest.mark.parametrize("late", ["reconcile", "finish"])
+def test_a_cancel_is_never_overwritten_by_a_check_made_before_it(people, db_url, monkeypatch, late):
+    """The page's reconcile (a running job whose process is gone is failed) and the
+    supervisor's finish both look at the job, then write. A cancel committed between the look
+    and the write (the browser journey saw "#2 ppo · failed" after its Cancel click) must
+    stay: the writes are conditional on the status they looked at."""
+    from sqlalchemy import update
+
+    from db.models import TrainingJob
+    from db.session import session_scope
+    from pipeline.train import jobs
+
+    with session_scope(db_url) as session:
+        job = TrainingJob(kind="ppo", config={}, created_by="ada", status="running", pid=0)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+
+    def cancel_in_between() -> None:  # what the Cancel click does, from another session
+        with session_scope(db_url) as other:
+            cancel = update(TrainingJob).where(TrainingJob.id == job_id)
+            other.execute(cancel.values(status="cancelled", error="cancelled by ada"))
+
+    if late == "reconcile":
+        monkeypatch.setattr(jobs, "_group_alive", lambda pid: cancel_in_between() or False)
+        with session_scope(db_url) as session:
+            jobs.reconcile(session)
+    else:
+        monkeypatch.setattr(jobs, "log_tail", lambda path: cancel_in_between() or "")
+        monkeypatch.setenv("RLAIF_DATABASE_URL", db_url)
+        jobs._finish(job_id, returncode=-15)
+    with session_scope(db_url) as session:
+        job = session.get(TrainingJob, job_id)
+        assert (job.status, job.error) == ("cancelled", "cancelled by ada")
+    with pytest.raises(Exception, match="already cancelled"):
+        jobs.cancel_job(job_id, operator="ada", url=db_url)
