@@ -200,6 +200,18 @@ def run_script(main) -> None:
     except FileNotFoundError as error:  # --config names a file that is not there
         print(f"error: {error.filename}: no such file", file=sys.stderr)
         sys.exit(2)
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """End a data-parallel run's process group before the interpreter exits: left to its
+    teardown, a rank can abort in gloo's threads ("terminate called without an active
+    exception", SIGABRT) after the run finished, and the launcher then fails the run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def use_distinct_pad_token(tokenizer) -> None:
