@@ -34,6 +34,7 @@ from tests.helpers.browser_harness import (
     open_page,
     sign_in,
     start_app,
+    wait_for,
     wait_idle,
 )
 from tests.helpers.factories import judge_pair, label_pair, make_judge, make_pair
@@ -302,8 +303,10 @@ def test_training_snapshot_reward_run_then_a_cancelled_ppo_run(app, browser, tin
         # Nobody touches the page: the picker itself turns to succeeded.
         picks(browser, "train_follow", "#1 reward · succeeded", seconds=240)
         metric_shows(browser, "Status", "succeeded")
-        charts = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")
-        assert len(charts) == 2  # loss and pairwise accuracy
+        chart = (By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")
+        # Loss and pairwise accuracy; they are drawn after the status, so wait for them.
+        wait_for(browser).until(lambda d: len(d.find_elements(*chart)) >= 2)
+        assert len(browser.find_elements(*chart)) == 2
         reward = _job(1)
         assert reward.status == "succeeded" and reward.snapshot_id == snapshot.id
         assert _count(JobMetric, JobMetric.job_id == 1, JobMetric.name == "loss") >= 2
