@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Evaluation, JudgeVersion, Pair
+from pipeline.evaluation.win_rates import Interval, compute_win_rates
 
 # What `rlaif evaluate --json` prints and the evaluate job writes to output/evaluation.json.
 JSON_KEYS = (
@@ -19,9 +20,6 @@ JSON_KEYS = (
     "human_pairs", "ppi_win_rate", "ppi_interval", "evaluation_id", "judge_alignment",
     "warnings", "seconds", "cpu_seconds",
 )  # fmt: skip
-
-
-Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,6 @@ class EvaluationSummary:
 
 def evaluation_summary(session: Session, evaluation: Evaluation) -> EvaluationSummary:
     """The figures as they stand now (PPI moves as reviewers label the spot-check sample)."""
-    from pipeline.evaluation.win_rates import compute_win_rates
-
     judge = session.get(JudgeVersion, evaluation.judge_version_id)
     rows = compute_win_rates(
         session,
