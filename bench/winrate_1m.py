@@ -37,6 +37,7 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
     from sqlalchemy import insert
 
     from db.models import JudgeVersion, Judgment, Pair, Prompt, Response
+    from db.models import system_ids as system_ids_of
     from db.session import get_engine, upgrade_database
 
     upgrade_database(url)
@@ -76,6 +77,7 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
                 }
             ],
         )
+        system_ids = system_ids_of(conn, names)
         a = rng.integers(0, SYSTEMS, size=n_pairs)
         b = (a + rng.integers(1, SYSTEMS, size=n_pairs)) % SYSTEMS  # never the same system
         resp_a = rng.integers(0, RESPONSES, size=n_pairs)
@@ -101,6 +103,8 @@ def build(url: str, n_pairs: int, seed: int = 11) -> None:
                         "response_b_id": int(resp_b[i]) + 1,
                         "system_a": names[a[i]],
                         "system_b": names[b[i]],
+                        "system_a_id": system_ids[names[a[i]]],
+                        "system_b_id": system_ids[names[b[i]]],
                         "length_diff": int(lengths[resp_a[i]] - lengths[resp_b[i]]),
                         "source": "bench",
                         "metadata": {},

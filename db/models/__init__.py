@@ -40,7 +40,7 @@ from db.models.labels import (
     QueueClaim,
     ResponseScore,
 )
-from db.models.pairs import Pair, Prompt, Response
+from db.models.pairs import Pair, Prompt, Response, System, system_ids
 from db.models.sync import ArgillaPushed, SyncRun
 from db.models.training import Evaluation, JobMetric, Snapshot, SnapshotItem, TrainingJob
 from db.models.users import Setting, SignInThrottle, User, UserSession
@@ -65,6 +65,8 @@ __all__ = [
     "utcnow",
     "Prompt",
     "Response",
+    "System",
+    "system_ids",
     "Pair",
     "JudgeVersion",
     "Judgment",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.enums import QueueTier
@@ -32,6 +34,48 @@ def _length_diff(context) -> int | None:
     )
     a, b = lengths.get(ids[0]), lengths.get(ids[1])
     return None if a is None or b is None else a - b
+
+
+def system_ids(connection: sa.Connection, names: Iterable[str]) -> dict[str, int]:
+    """The ids of the systems `names`, adding the ones the systems table lacks. Safe beside
+    concurrent writers: ON CONFLICT DO NOTHING, then read back (names sorted, so two
+    transactions adding the same new names lock them in the same order)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    table = System.__table__
+    name_to_id = sa.select(table.c.name, table.c.id)
+    found = dict(connection.execute(name_to_id.where(table.c.name.in_(wanted))).tuples().all())
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[connection.dialect.name]
+        connection.execute(
+            insert(table).on_conflict_do_nothing(index_elements=["name"]),
+            [{"name": name} for name in missing],
+        )
+        found.update(connection.execute(name_to_id.where(table.c.name.in_(missing))).tuples().all())
+    return found
+
+
+def _system_id(slot: str) -> Callable[[Any], int | None]:
+    """Default of Pair.system_<slot>_id for writers that do not pass it (the importer, the
+    generator and the policy evaluation do, once per batch): the id of the named system."""
+
+    def default(context) -> int | None:
+        name = context.get_current_parameters().get(f"system_{slot}")
+        return None if name is None else system_ids(context.connection, [name])[name]
+
+    return default
+
+
+class System(Base):
+    """A system (model, policy) named by pairs. The pairs carry its id beside its name: the
+    evaluation queries read a million of them, and an integer costs a fraction of a name."""
+
+    __tablename__ = "systems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(SYSTEM_MAX_LENGTH), unique=True)
 
 
 class Prompt(Base):
@@ -116,6 +160,14 @@ class Pair(Base):
     # Which system (model, policy) wrote each response; optional. Win rates use pairs with both.
     system_a: Mapped[str | None] = mapped_column(sa.String(SYSTEM_MAX_LENGTH))
     system_b: Mapped[str | None] = mapped_column(sa.String(SYSTEM_MAX_LENGTH))
+    # The same systems as ids into `systems`, written at insert with the names (which are
+    # never edited afterwards).
+    system_a_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("systems.id"), default=_system_id("a")
+    )
+    system_b_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("systems.id"), default=_system_id("b")
+    )
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
     # sha256 of prompt + both responses + metadata: re-import with other content is an error.
     content_hash: Mapped[str] = mapped_column(sa.String(64))

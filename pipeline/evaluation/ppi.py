@@ -64,8 +64,10 @@ def ppi_interval(
     *,
     weights: Sequence[float] | None = None,
     alpha: float = 0.05,
+    human_only: bool = True,
 ) -> PpiInterval:
-    """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus the human-only classical interval.
+    """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus (unless `human_only` is False) the
+    human-only classical interval.
 
     `y`/`yhat`: human label and AI prediction on the spot-checked pairs; `yhat_pool`: the AI
     prediction on every pair of the pool; `weights`: inverse inclusion probabilities of a
@@ -80,14 +82,13 @@ def ppi_interval(
     pool = np.asarray(yhat_pool, float)
     w = None if weights is None else np.asarray(weights, float)
     lower, upper = (float(v[0]) for v in ppi_mean_ci(y_arr, yhat_arr, pool, alpha=alpha, w=w))
-    c_lower, c_upper = (float(v) for v in np.ravel(classical_mean_ci(y_arr, w=w, alpha=alpha)))
     # Both intervals are symmetric normal intervals: the estimate is the midpoint.
-    return PpiInterval(
-        n_labelled=n,
-        n_pool=len(pool),
-        ppi=Interval(estimate=(lower + upper) / 2, lower=lower, upper=upper),
-        human_only=Interval(estimate=(c_lower + c_upper) / 2, lower=c_lower, upper=c_upper),
-    )
+    ppi = Interval(estimate=(lower + upper) / 2, lower=lower, upper=upper)
+    if not human_only:
+        return PpiInterval(n_labelled=n, n_pool=len(pool), ppi=ppi, human_only=None)
+    c_lower, c_upper = (float(v) for v in np.ravel(classical_mean_ci(y_arr, w=w, alpha=alpha)))
+    classical = Interval(estimate=(c_lower + c_upper) / 2, lower=c_lower, upper=c_upper)
+    return PpiInterval(n_labelled=n, n_pool=len(pool), ppi=ppi, human_only=classical)
 
 
 def ppi_preferred_a(

@@ -24,6 +24,7 @@ and X against itself is 0.5 (every pair between X and X is a tie between systems
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,8 +168,6 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     """Length-controlled and PPI win rates of every comparison, from one pass over the rows."""
     import pandas as pd
 
-    from pipeline.evaluation.ppi import ppi_interval
-
     if not len(stream.ai):
         return {}
     names, code_a, code_b = stream.names, stream.system_a, stream.system_b
@@ -183,7 +182,31 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     human = np.where(flip, 1.0 - stream.human, stream.human)
     diff = np.where(flip, -stream.length_diff, stream.length_diff)
 
-    # LC: the logistic fit on tanh(length difference / its standard deviation), per group.
+    # LC in a second thread (its array work releases the GIL) while this one runs PPI.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        lc_future = pool.submit(_lc_win_rates, group, n_groups, ai, diff)
+        ppi = _ppi_intervals(group, n_groups, human, soft)
+        lc = lc_future.result()
+    fits: dict[Key, Fits] = {}
+    for index, packed in enumerate(group_keys):
+        judge_id, rest = divmod(int(packed), k * k)
+        key_ = (judge_id, str(names[rest // k]), str(names[rest % k]))
+        estimate, labelled = ppi[index]
+        interval = (
+            None if estimate is None else (max(0.0, estimate.lower), min(1.0, estimate.upper))
+        )
+        fits[key_] = Fits(
+            lc_win_rate=None if np.isnan(lc[index]) else float(lc[index]),
+            ppi_win_rate=None if estimate is None else estimate.estimate,
+            ppi_interval=interval,
+            ppi_labelled=labelled,
+        )
+    return fits
+
+
+def _lc_win_rates(group: np.ndarray, n_groups: int, ai: np.ndarray, diff: np.ndarray):
+    """Per group, the logistic fit of the AI outcome on tanh(length difference / its standard
+    deviation), predicted at zero difference (nan for a group with no valid outcome)."""
     valid = ~np.isnan(ai)
     g, y, d = group[valid], ai[valid], diff[valid]
     n = np.bincount(g, minlength=n_groups).astype(float)
@@ -191,28 +214,24 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     var = np.bincount(g, weights=d * d, minlength=n_groups) / np.maximum(n, 1) - mean**2
     sd = np.sqrt(np.maximum(var, 0.0))
     scale = np.where(sd > 0, sd, 1.0)[g]
-    x = np.tanh(d / scale)
-    intercepts = stats.logistic_intercepts(g, y, x, n_groups)
-    lc = 1.0 / (1.0 + np.exp(-intercepts))
+    intercepts = stats.logistic_intercepts(g, y, np.tanh(d / scale), n_groups)
+    return 1.0 / (1.0 + np.exp(-intercepts))
 
-    # PPI: per group, human outcomes where referenced, the judge's soft outcome everywhere.
+
+def _ppi_intervals(group: np.ndarray, n_groups: int, human: np.ndarray, soft: np.ndarray):
+    """Per group, (the PPI interval or None, labelled pairs): the human outcomes where
+    referenced, the judge's soft outcome on every pair."""
+    from pipeline.evaluation.ppi import ppi_interval
+
     order = np.argsort(group.astype(np.int16 if n_groups < 2**15 else np.int64), kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
-    fits: dict[Key, Fits] = {}
-    for index, packed in enumerate(group_keys):
+    result = []
+    for index in range(n_groups):
         rows = order[bounds[index] : bounds[index + 1]]
         labelled = rows[~np.isnan(human[rows])]
-        ppi = ppi_interval(human[labelled], soft[labelled], soft[rows]).ppi
-        judge_id, rest = divmod(int(packed), k * k)
-        key_ = (judge_id, str(names[rest // k]), str(names[rest % k]))
-        interval = None if ppi is None else (max(0.0, ppi.lower), min(1.0, ppi.upper))
-        fits[key_] = Fits(
-            lc_win_rate=None if np.isnan(lc[index]) else float(lc[index]),
-            ppi_win_rate=None if ppi is None else ppi.estimate,
-            ppi_interval=interval,
-            ppi_labelled=len(labelled),
-        )
-    return fits
+        estimate = ppi_interval(human[labelled], soft[labelled], soft[rows], human_only=False).ppi
+        result.append((estimate, len(labelled)))
+    return result
 
 
 def compute_win_rates(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.label_rows import HumanLabelRow
 from db.labels import upsert_human_labels
-from db.models import Pair, Prompt, Response
+from db.models import Pair, Prompt, Response, system_ids
 from db.pair_state import refresh_pair_state
 from db.upsert import chunked
 from pipeline.errors import InputError
@@ -143,6 +143,8 @@ def _write_chunk(
         wanted[(prompt_id, a_hash)] = record.response_a
         wanted[(prompt_id, b_hash)] = record.response_b
     response_ids = _ensure_responses(session, wanted)
+    names = {r.system_a for r in new_records} | {r.system_b for r in new_records}
+    systems = system_ids(session.connection(), names - {None})
 
     rows = []
     for record, (prompt_hash, a_hash, b_hash) in zip(new_records, hashes, strict=True):
@@ -156,6 +158,8 @@ def _write_chunk(
                 "source": source,
                 "system_a": record.system_a,
                 "system_b": record.system_b,
+                "system_a_id": systems.get(record.system_a),
+                "system_b_id": systems.get(record.system_b),
                 # Characters, as Response.text_length counts them.
                 "length_diff": len(record.response_a) - len(record.response_b),
                 "metadata": record.meta,

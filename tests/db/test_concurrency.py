@@ -66,6 +66,18 @@ def _run_processes(*jobs) -> None:
     assert codes == [0] * len(jobs), f"worker exit codes {codes}"
 
 
+def _run_commands(db_url: str, commands: list[list[str]]) -> list[str]:
+    """Start every command at once against db_url; all must exit 0. Returns their outputs."""
+    env = {**os.environ, "RLAIF_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for c in commands
+    ]
+    outputs = [run.communicate(timeout=JOIN_TIMEOUT_S)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0] * len(runs), outputs
+    return outputs
+
+
 def _assert_consistent(url: str, out: Path) -> None:
     """Stored state == recount for every pair; the export leaves split votes out and keeps every
     human consensus as a human label."""
@@ -142,13 +154,7 @@ def test_two_human_label_imports_at_once(db_url, tmp_path):
         commands.append(
             [sys.executable, "-m", "pipeline.cli", "import", "labels", str(path), "--kind", "human"]
         )
-    env = {**os.environ, "RLAIF_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
-    runs = [
-        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for c in commands
-    ]
-    outputs = [run.communicate(timeout=JOIN_TIMEOUT_S)[0].decode() for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], outputs
+    outputs = _run_commands(db_url, commands)
     assert all(f"{n} labels read, {n} new or changed" in out for out in outputs), outputs
     with session_scope(db_url) as session:
         states = recount(session)
@@ -173,3 +179,38 @@ def test_two_reviewers_claim_at_once(db_url, tmp_path):
     # Each claimed pair was labelled at once (k = 1), so no pair may come round again.
     assert len(set(claimed)) == len(claimed)
     _assert_consistent(db_url, tmp_path / "export")
+
+
+def test_two_pair_imports_add_the_same_new_systems_at_once(db_url, tmp_path):
+    """Two `rlaif import pairs` runs name the same new systems (in opposite orders): each name
+    gets one id, and every pair's ids are those of its names (checked against a join)."""
+    from db.models import System
+
+    n, names = 3000, [f"model-{i}" for i in range(6)]
+    commands = []
+    for run in ("r1", "r2"):
+        path = tmp_path / f"{run}.jsonl"
+        order = names if run == "r1" else names[::-1]
+        with open(path, "w") as handle:
+            for i in range(n):
+                row = {
+                    "id": f"{run}-{i}",
+                    "prompt": f"{run} q{i}",
+                    "response_a": f"a{i}",
+                    "response_b": f"b{i}",
+                    "system_a": order[i % 6],
+                    "system_b": order[(i + 1) % 6],
+                }
+                handle.write(json.dumps(row) + "\n")
+        commands.append([sys.executable, "-m", "pipeline.cli", "import", "pairs", str(path)])
+    outputs = _run_commands(db_url, commands)
+    assert all(f"{n} new" in out for out in outputs), outputs
+    with session_scope(db_url) as session:
+        ids = dict(session.execute(select(System.name, System.id)).tuples().all())
+        pairs = session.execute(
+            select(Pair.system_a, Pair.system_a_id, Pair.system_b, Pair.system_b_id)
+        ).all()
+    assert sorted(ids) == names
+    assert len(pairs) == 2 * n
+    wrong = [p for p in pairs if (ids[p[0]], ids[p[2]]) != (p[1], p[3])]
+    assert wrong == []

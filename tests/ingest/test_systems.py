@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import func, select
 
-from db.models import Pair
+from db.models import Pair, System
 from pipeline.review.browse import BrowseFilters, browse, system_choices
 from tests.helpers.factories import make_pair
 
@@ -105,3 +105,33 @@ def test_argilla_record_carries_systems(session):
     assert record_content(pair, None, None, 1)["metadata"]["system_a"] == "X"
     assert record_content(pair, None, None, 1)["metadata"]["system_b"] == "Y"
     assert "system_a" not in record_content(bare, None, None, 1)["metadata"]
+
+
+def test_every_writer_stores_the_system_ids_of_the_names(session, tmp_path, cli):
+    """The importer passes ids it looked up (adding new names); other writers (here the ORM,
+    as the test factories and the policy evaluation write) get them from the column default."""
+    path = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"id": "i1", "prompt": "q", "response_a": "a1", "response_b": "b1",
+             "system_a": "model-x", "system_b": "model-y"},
+            {"id": "i2", "prompt": "q", "response_a": "a2", "response_b": "b2",
+             "system_a": "model-y", "system_b": None},
+        ],
+    )  # fmt: skip
+    code, out = cli("import", "pairs", path)
+    assert code == 0, out
+    session.commit()  # the CLI wrote through its own session: a fresh read
+    make_pair(session, "o1", system_a="model-z", system_b="model-x")
+    session.commit()
+    ids = dict(session.execute(select(System.name, System.id)).tuples().all())
+    assert sorted(ids) == ["model-x", "model-y", "model-z"]  # each name once
+    got = {
+        p.external_id: (p.system_a_id, p.system_b_id)
+        for p in session.scalars(select(Pair).order_by(Pair.id))
+    }
+    assert got == {
+        "i1": (ids["model-x"], ids["model-y"]),
+        "i2": (ids["model-y"], None),
+        "o1": (ids["model-z"], ids["model-x"]),
+    }
