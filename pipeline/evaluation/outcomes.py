@@ -219,6 +219,8 @@ def stream_pairs(
     if not names:
         return _empty_stream()
     ids = dict(session.execute(select(System.id, System.name).where(System.name.in_(names))).all())
+    if not ids:  # names without ids: pairs written around the model (the default sets them)
+        return _empty_stream()
     k, judges = max(ids) + 1, sorted(set(judge_ids))
     system = Pair.system_a_id * k + Pair.system_b_id
     if len(judges) > 1:  # one judge: index 0, no CASE per row
