@@ -76,7 +76,9 @@ def _read_part(connection: Connection, values, from_, conditions) -> list[np.nda
 
 def usable_cores() -> int:
     """The parallel parts of a read: one per core this process may run on, at most 4."""
-    return min(len(os.sched_getaffinity(0)), 4)
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process is allowed
+        return min(len(os.sched_getaffinity(0)), 4)
+    return min(os.cpu_count() or 1, 4)
 
 
 def _judgment_ranges(session: Session) -> list[ColumnElement]:
