@@ -72,12 +72,14 @@ def ppi_interval(
     `y`/`yhat`: human label and AI prediction on the spot-checked pairs; `yhat_pool`: the AI
     prediction on every pair of the pool; `weights`: inverse inclusion probabilities of a
     stratified sample (None for a simple random sample)."""
-    import numpy as np
-    from ppi_py import classical_mean_ci, ppi_mean_ci
-
     n = len(y)
     if n < 2 or not len(yhat_pool):
         return PpiInterval(n_labelled=n, n_pool=len(yhat_pool), ppi=None, human_only=None)
+    # Imported only when there is something to estimate: ppi_py brings numba, scikit-learn
+    # and statsmodels (seconds of a CLI call before anyone has labelled a pair).
+    import numpy as np
+    from ppi_py import classical_mean_ci, ppi_mean_ci
+
     y_arr, yhat_arr = np.asarray(y, float), np.asarray(yhat, float)
     pool = np.asarray(yhat_pool, float)
     w = None if weights is None else np.asarray(weights, float)

@@ -166,8 +166,6 @@ Key = tuple[int, str, str]  # judge version id, first system, second system (fir
 
 def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     """Length-controlled and PPI win rates of every comparison, from one pass over the rows."""
-    import pandas as pd
-
     if not len(stream.ai):
         return {}
     names, code_a, code_b = stream.names, stream.system_a, stream.system_b
@@ -175,7 +173,7 @@ def fit_comparisons(stream: PairStream) -> dict[Key, Fits]:
     first, second = np.minimum(code_a, code_b), np.maximum(code_a, code_b)
     k = len(names)
     key = (stream.judge_version_id * k + first) * k + second
-    group, group_keys = pd.factorize(key)
+    group, group_keys = stats.factorize(key)
     n_groups = len(group_keys)
     ai = np.where(flip, 1.0 - stream.ai, stream.ai)
     soft = np.where(flip, 1.0 - stream.soft, stream.soft)
@@ -313,10 +311,7 @@ def ai_counts(stream: PairStream) -> dict[Key, Counts]:
     outcome = np.where(stream.system_a > stream.system_b, 1.0 - stream.ai, stream.ai)
     outcome = np.where(first == second, 0.5, outcome)  # nan (no outcome) stays nan
     code = np.where(np.isnan(outcome), 3, np.nan_to_num(outcome) * 2).astype(np.int64)
-    import pandas as pd
-
-    judge_ids = np.sort(pd.unique(stream.judge_version_id))  # hashing, not a sort of the rows
-    judge = np.searchsorted(judge_ids, stream.judge_version_id)
+    judge, judge_ids = stats.factorize(stream.judge_version_id)
     cell = ((judge * k + first) * k + second) * 4 + code
     n = np.bincount(cell, minlength=len(judge_ids) * k * k * 4)  # linear, no sort
     result: dict[Key, Counts] = {}

@@ -191,3 +191,16 @@ def test_ppi_covers_the_truth_with_a_biased_judge():
     assert soft.mean() > truth + 0.1  # the judge alone would be far off
     assert covered >= 180, covered
     assert np.median(widths) < 0.2
+
+
+@pytest.mark.parametrize(
+    ("keys", "index", "distinct"),
+    [
+        ([7, 3, 7, 0, 3], [2, 1, 2, 0, 1], [0, 3, 7]),  # a lookup table
+        ([10**12, 5, 10**12], [1, 0, 1], [5, 10**12]),  # a range too wide for one: a sort
+        ([], [], []),
+    ],
+)
+def test_factorize(keys, index, distinct):
+    got_index, got_distinct = stats.factorize(np.asarray(keys, dtype=np.int64))
+    assert got_index.tolist() == index and got_distinct.tolist() == distinct
