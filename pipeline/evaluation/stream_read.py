@@ -4,10 +4,10 @@ leaderboard's per-pair rows (outcomes.py).
 At a million rows the cost is not the query but the Python objects the DBAPI builds, one per
 value (about 0.5 s a column through `sqlite3`). So every column is an integer, and the
 database joins each column's values into one comma-separated string (`group_concat` /
-`string_agg`) that numpy parses in a few milliseconds. On a SQLite file the rows are cut into
-ranges of the judgments' ids read in parallel, each on its own connection: `sqlite3` releases
-the GIL while a statement runs, and an aggregate runs whole inside one step. (PostgreSQL
-parallelises the one query itself.)
+`string_agg`) that numpy parses in a few milliseconds. And the rows are cut into ranges of
+the judgments' ids read in parallel, each on its own connection: `sqlite3` releases the GIL
+while a statement runs, and an aggregate runs whole inside one step; PostgreSQL 15 runs
+`string_agg` in one backend, so a part per connection is a backend per core.
 """
 
 from __future__ import annotations
@@ -74,6 +74,19 @@ def _read_part(connection: Connection, values, from_, conditions) -> list[np.nda
     return arrays
 
 
+def _has_written(connection: Connection) -> bool:
+    """True when other connections may not see what this one sees: its transaction has
+    written (SQLite: pysqlite opened a transaction, which it does at the first write;
+    PostgreSQL: the transaction holds an id, which it gets at its first write), or the
+    database lives in this connection's memory."""
+    if connection.dialect.name == "postgresql":
+        return connection.scalar(select(func.pg_current_xact_id_if_assigned())) is not None
+    url = connection.engine.url
+    if connection.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+        return True
+    return "mode=memory" in str(url) or connection.connection.driver_connection.in_transaction
+
+
 def usable_cores() -> int:
     """The parallel parts of a read: one per core this process may run on, at most 4."""
     if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process is allowed
@@ -82,14 +95,12 @@ def usable_cores() -> int:
 
 
 def _judgment_ranges(session: Session) -> list[ColumnElement]:
-    """Conditions cutting the judgments into one id range per core, on a SQLite file whose
-    session holds no uncommitted writes (other connections would not see them); else none:
-    the whole table is read on the session's own connection."""
+    """Conditions cutting the judgments into one id range per core, when other connections
+    see what the session sees: a database file or server (not SQLite in memory), and a session
+    without uncommitted writes. Else none: the whole table is read on the session's own
+    connection."""
     connection = session.connection()
-    url = connection.engine.url
-    if connection.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
-        return []
-    if "mode=memory" in str(url) or connection.connection.driver_connection.in_transaction:
+    if _has_written(connection):
         return []
     cores = usable_cores()
     # Two queries: SQLite answers a lone min() or max() from the B-tree's edge, both together

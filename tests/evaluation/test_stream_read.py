@@ -1,11 +1,10 @@
-"""The per-pair stream read in parallel parts (one connection each, on a SQLite file) gives the
-rows one connection gives; a session with uncommitted writes reads on its own connection (the
-others would miss them); probabilities cross as integers, exact to 2**-33."""
+"""The per-pair stream read in parallel parts (one connection each) gives the rows one
+connection gives; a session with uncommitted writes reads on its own connection (the others
+would miss them); probabilities cross as integers, exact to 2**-33. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 
 from db.models import Judgment
@@ -33,7 +32,6 @@ def read(session, judge_id):
     return {name: getattr(stream, name) for name in stream.__dataclass_fields__}
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_parallel_parts_read_what_one_connection_reads(session, monkeypatch):
     judge_id = build(session)
     monkeypatch.setattr(stream_read, "usable_cores", lambda: 3)
@@ -55,7 +53,6 @@ def test_parallel_parts_read_what_one_connection_reads(session, monkeypatch):
     assert np.max(np.abs(np.sort(single["soft"]) - np.sort(stored))) <= 2.0**-33
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_uncommitted_writes_are_read_on_the_sessions_connection(session, monkeypatch):
     judge_id = build(session)
     monkeypatch.setattr(stream_read, "usable_cores", lambda: 2)
