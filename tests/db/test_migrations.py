@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -16,14 +17,27 @@ def test_upgrade_head_on_empty_database_matches_models(db_url):
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_0010_gives_existing_pairs_the_ids_of_their_systems(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request, tmp_path):
+    """A fresh database without any migration applied."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    from tests.conftest import _fresh_postgres_database, postgres_server_url
+
+    url, drop = _fresh_postgres_database(postgres_server_url())
+    yield url
+    drop()
+
+
+def test_0010_gives_existing_pairs_the_ids_of_their_systems(empty_url):
     """Upgrading a database whose pairs name systems: one id per name, each pair's ids set."""
     from alembic import command
     from sqlalchemy import text
 
     from db.session import _alembic_config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = empty_url
     engine = get_engine(url)
     config = _alembic_config(url)
     with engine.begin() as connection:
@@ -48,10 +62,10 @@ def test_0010_gives_existing_pairs_the_ids_of_their_systems(tmp_path):
                     " source, system_a, system_b, metadata, content_hash, created_at,"
                     " human_label_count, swap_inconsistent, judge_disagreement, contradicts_human,"
                     " queue_tier,"
-                    " version) VALUES (:id, :id, 1, 1, 2, 's', :a, :b, '{}', 'c', '2026-01-01',"
-                    " 0, 0, 0, 0, 0, 1)"
+                    " version) VALUES (:id, :external_id, 1, 1, 2, 's', :a, :b, '{}', 'c',"
+                    " '2026-01-01', 0, false, false, false, 0, 1)"
                 ),
-                {"id": pair_id, "a": system_a, "b": system_b},
+                {"id": pair_id, "external_id": str(pair_id), "a": system_a, "b": system_b},
             )
     with engine.begin() as connection:
         config.attributes["connection"] = connection
