@@ -5,23 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
 def upsert(
-    session: Session,
+    session: Session | Connection,
     table: Table,
     rows: Sequence[dict[str, Any]],
     *,
     keys: Sequence[str],
     update: Sequence[str] = (),
 ) -> None:
-    """Insert rows; on a key conflict update `update` columns (or do nothing when empty)."""
+    """Insert rows; on a key conflict update `update` columns (or do nothing when empty).
+    Through a session, or a bare connection (a column default has only that)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = bind.dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     statement = insert(table)
     if update:

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.enums import QueueTier
 from db.models.base import SYSTEM_MAX_LENGTH, Base, utcnow
+from db.upsert import upsert
 
 
 def _text_length(context) -> int:
@@ -48,11 +48,7 @@ def system_ids(connection: sa.Connection, names: Iterable[str]) -> dict[str, int
     found = dict(connection.execute(name_to_id.where(table.c.name.in_(wanted))).tuples().all())
     missing = [name for name in wanted if name not in found]
     if missing:
-        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[connection.dialect.name]
-        connection.execute(
-            insert(table).on_conflict_do_nothing(index_elements=["name"]),
-            [{"name": name} for name in missing],
-        )
+        upsert(connection, table, [{"name": name} for name in missing], keys=("name",))
         found.update(connection.execute(name_to_id.where(table.c.name.in_(missing))).tuples().all())
     return found
 

@@ -64,9 +64,9 @@ def ppi_interval(
     *,
     weights: Sequence[float] | None = None,
     alpha: float = 0.05,
-    human_only: bool = True,
+    with_human_only: bool = True,
 ) -> PpiInterval:
-    """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus (unless `human_only` is False) the
+    """PPI++ interval (ppi_py.ppi_mean_ci) for a mean, plus (unless `with_human_only` is False) the
     human-only classical interval.
 
     `y`/`yhat`: human label and AI prediction on the spot-checked pairs; `yhat_pool`: the AI
@@ -86,7 +86,7 @@ def ppi_interval(
     lower, upper = (float(v[0]) for v in ppi_mean_ci(y_arr, yhat_arr, pool, alpha=alpha, w=w))
     # Both intervals are symmetric normal intervals: the estimate is the midpoint.
     ppi = Interval(estimate=(lower + upper) / 2, lower=lower, upper=upper)
-    if not human_only:
+    if not with_human_only:
         return PpiInterval(n_labelled=n, n_pool=len(pool), ppi=ppi, human_only=None)
     c_lower, c_upper = (float(v) for v in np.ravel(classical_mean_ci(y_arr, w=w, alpha=alpha)))
     classical = Interval(estimate=(c_lower + c_upper) / 2, lower=c_lower, upper=c_upper)

@@ -227,7 +227,8 @@ def _ppi_intervals(group: np.ndarray, n_groups: int, human: np.ndarray, soft: np
     for index in range(n_groups):
         rows = order[bounds[index] : bounds[index + 1]]
         labelled = rows[~np.isnan(human[rows])]
-        estimate = ppi_interval(human[labelled], soft[labelled], soft[rows], human_only=False).ppi
+        interval = ppi_interval(human[labelled], soft[labelled], soft[rows], with_human_only=False)
+        estimate = interval.ppi
         result.append((estimate, len(labelled)))
     return result
 
